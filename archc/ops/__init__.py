@@ -1,0 +1,1 @@
+"""Ops: one module per op, registered in :mod:`archc.ops.registry`."""

@@ -1,0 +1,31 @@
+from archc.ops.base import Attr, Op
+
+
+class Embedding(Op):
+    """Token embedding: a lookup table of ``num_embeddings`` rows of width ``dim``.
+
+    Input: integer ids of any shape; output: the same shape plus a feature axis of ``dim``.
+    """
+
+    name = "embedding"
+    category = "embedding"
+    index_input = True
+    attrs = {
+        "num_embeddings": Attr(int, min=1, doc="vocabulary size (rows)"),
+        "dim": Attr(int, min=1, doc="embedding width"),
+        "padding_idx": Attr(int, None, nullable=True, min=0, doc="a row kept at zero and never updated"),
+    }
+    example = {"attrs": {"num_embeddings": 11, "dim": 6}, "inputs": {"x": ["B", "T"]}}
+
+    def check(self, n):
+        if n["padding_idx"] is not None and n["padding_idx"] >= n["num_embeddings"]:
+            n.fail("padding_idx must be below num_embeddings", "padding_idx")
+
+    def infer(self, n):
+        return [tuple(n.shape()) + (n["dim"],)]
+
+    def params(self, n):
+        return {"weight": (n["num_embeddings"], n["dim"])}
+
+    def flops(self, n, out):
+        return (0.0, 0.0)  # a gather, no arithmetic

@@ -1,0 +1,74 @@
+"""The op registry: one line per op. Importing it pulls in no torch, jinja2 or sympy."""
+
+from __future__ import annotations
+
+from archc.errors import did_you_mean
+from archc.ops.add import Add
+from archc.ops.attention import Attention
+from archc.ops.base import Op
+from archc.ops.concat import Concat
+from archc.ops.dropout import Dropout
+from archc.ops.embedding import Embedding
+from archc.ops.gelu import GELU
+from archc.ops.input import Input
+from archc.ops.layernorm import LayerNorm
+from archc.ops.learned_position import LearnedPosition
+from archc.ops.linear import Linear
+from archc.ops.mlp import MLP
+from archc.ops.mul import Mul
+from archc.ops.pad import Pad
+from archc.ops.relu import ReLU
+from archc.ops.reshape import Reshape
+from archc.ops.rmsnorm import RMSNorm
+from archc.ops.rope import RoPE
+from archc.ops.scale import Scale
+from archc.ops.sigmoid import Sigmoid
+from archc.ops.silu import SiLU
+from archc.ops.sinusoidal_position import SinusoidalPosition
+from archc.ops.slice import Slice
+from archc.ops.softmax import Softmax
+from archc.ops.split import Split
+from archc.ops.tanh import Tanh
+from archc.ops.transpose import Transpose
+
+OPS: dict[str, Op] = {op.name: op for op in (
+    Input(),
+    Embedding(),
+    Linear(),
+    LayerNorm(),
+    RMSNorm(),
+    GELU(),
+    ReLU(),
+    SiLU(),
+    Tanh(),
+    Sigmoid(),
+    Softmax(),
+    Dropout(),
+    Add(),
+    Mul(),
+    Scale(),
+    Reshape(),
+    Transpose(),
+    Concat(),
+    Split(),
+    Slice(),
+    Pad(),
+    LearnedPosition(),
+    SinusoidalPosition(),
+    RoPE(),
+    Attention(),
+    MLP(),
+)}
+
+
+def get_op(name: str) -> Op:
+    return OPS[name]
+
+
+def unknown_op_message(name: str) -> str:
+    return f"unknown op '{name}'{did_you_mean(name, OPS)}"
+
+
+def output_names(op: Op, attrs: dict) -> tuple[str, ...]:
+    fn = getattr(op, "output_names", None)
+    return fn(attrs) if fn else op.outputs

@@ -1,0 +1,24 @@
+from archc.ops.base import Attr, Op
+
+
+class RMSNorm(Op):
+    """RMSNorm over the last axis (Zhang and Sennrich 2019): ``x / sqrt(mean(x^2) + eps) * weight``."""
+
+    name = "rmsnorm"
+    category = "norm"
+    elementwise = True
+    attrs = {
+        "eps": Attr(float, 1e-6, min=0.0, doc="added to the mean square"),
+        "affine": Attr(bool, True, doc="learned scale"),
+    }
+    example = {"attrs": {"eps": 1e-5}, "inputs": {"x": ["B", "T", 9]}}
+
+    def infer(self, n):
+        n.width()
+        return [n.shape()]
+
+    def params(self, n):
+        return {"weight": (n.width(),)} if n["affine"] else {}
+
+    def flops(self, n, out):
+        return (4.0 * n.width(), 0.0)  # square, mean, rsqrt-scale, weight

@@ -1,0 +1,9 @@
+from archc.ops.activation import Activation
+
+
+class Tanh(Activation):
+    """Tanh: hyperbolic tangent."""
+
+    name = "tanh"
+    flops_per_element = 4.0
+    example = {"attrs": {}, "inputs": {"x": ["B", "T", 4]}}

@@ -1,0 +1,1 @@
+"""Reading specs: YAML with source locations, composition of config groups, overrides, resolution."""
