@@ -36,6 +36,7 @@ def _role(ir: IR, node) -> str:
 
 
 def count(ir: IR) -> IR:
+    outputs = {key for key, _ in ir.info["outputs"].values()}
     for node in ir.nodes():
         op = OPS[node.op]
         view = node_view(ir, node)
@@ -62,7 +63,8 @@ def count(ir: IR) -> IR:
         node.meta["n_params"] = sum(math.prod(s) for s in params.values())
         fixed, per_ctx = op.flops(view, [tuple(s) for s in node.meta["shapes"]])
         node.meta["flops"] = [fixed, per_ctx]
-        node.meta["category"] = _role(ir, node)
+        # a projection straight to a declared output is the model's head (logits)
+        node.meta["category"] = "head" if node.op == "linear" and node.key in outputs else _role(ir, node)
     return ir
 
 

@@ -1,0 +1,1 @@
+"""The ``archc`` command line: one module per command, listed in :data:`archc.cli.main.COMMANDS`."""

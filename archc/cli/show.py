@@ -1,0 +1,179 @@
+"""``archc show``: scopes, output shapes, parameters and FLOPs per token."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from archc.cli.common import context_length, load, overrides_argument, spec_argument
+from archc.ir.dims import fmt
+
+
+def _collapse(key: str, repeats: dict) -> tuple[str, int | None]:
+    """'layers.7.attn' -> ('layers.[i].attn', 7) when 'layers' is a repeat group."""
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        group = ".".join(parts[:i])
+        if group in repeats and parts[i].isdigit():
+            return ".".join(parts[:i] + ["[i]"] + parts[i + 1:]), int(parts[i])
+    return key, None
+
+
+def rows(ir, ctx: int, expand: bool) -> list[dict]:
+    """One row per node and block instance; repeats collapse to their first iteration unless ``expand``."""
+    repeats = ir.info["repeats"]
+    instances = ir.info["instances"]
+    out: list[dict] = []
+    group_rows: dict[str, dict] = {}
+    inst_rows: dict[str, dict] = {}
+
+    def add_to_parents(scope: str, params: int, flops: float):
+        while scope:
+            if scope in inst_rows:
+                inst_rows[scope]["params"] += params
+                inst_rows[scope]["flops_per_token"] += flops
+            inst = instances[scope]
+            if inst["repeat"] and inst["repeat"] in group_rows:
+                group_rows[inst["repeat"]]["params"] += params
+                group_rows[inst["repeat"]]["flops_per_token"] += flops
+            scope = inst["parent"]
+
+    def depth(scope: str) -> int:
+        d = 0
+        while scope:
+            inst = instances[scope]
+            d += 2 if inst["repeat"] else 1
+            scope = inst["parent"]
+        return d
+
+    def open_instance(scope: str):
+        inst = instances[scope]
+        if scope in inst_rows or (not expand and _collapse(scope, repeats)[1] not in (None, 0)):
+            return
+        if inst["parent"]:
+            open_instance(inst["parent"])
+        group = inst["repeat"]
+        if group and group not in group_rows:
+            count = repeats[group]["count"]
+            label = group if expand else f"{_collapse(group, repeats)[0]}.[0-{count - 1}] x{count}"
+            row = {"scope": label, "kind": inst["block"], "shape": "", "params": 0, "flops_per_token": 0.0,
+                   "depth": depth(inst["parent"]), "key": group, "repeat": count}
+            group_rows[group] = row
+            out.append(row)
+        if inst["alias"]:
+            return
+        label = scope if expand else _collapse(scope, repeats)[0]
+        row = {"scope": label, "kind": inst["block"], "shape": "", "params": 0, "flops_per_token": 0.0,
+               "depth": depth(scope) - 1, "key": scope}
+        inst_rows[scope] = row
+        out.append(row)
+
+    for node in ir.nodes():
+        if node.op == "input":
+            continue
+        flops = node.meta["flops"][0] + node.meta["flops"][1] * ctx
+        params = node.meta["n_params"]
+        if node.parent:
+            open_instance(node.parent)
+        add_to_parents(node.parent, params, flops)
+        label, index = _collapse(node.key, repeats)
+        if index not in (None, 0) and not expand:
+            continue
+        shape = fmt(node.meta["shapes"][0])
+        out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
+                    "flops_per_token": flops, "depth": depth(node.parent) if not _is_alias(ir, node) else
+                    depth(node.parent) - 1, "key": node.key, "tied": node.meta.get("tied")})
+    for scope, row in inst_rows.items():
+        outs = instances[scope]["ports_out"]
+        if outs:
+            row["shape"] = fmt(ir.shape_of(*next(iter(outs.values()))))
+    for group, row in group_rows.items():
+        outs = repeats[group].get("ports_out") or {}
+        if outs:
+            row["shape"] = fmt(ir.shape_of(*next(iter(outs.values()))))
+    return out
+
+
+def _is_alias(ir, node) -> bool:
+    inst = ir.info["instances"].get(node.key)
+    return bool(inst and inst["alias"])
+
+
+def summary(ir, ctx: int) -> dict:
+    from archc.passes.count import totals
+
+    t = totals(ir, ctx)
+    by_cat = t["flops_by_category"]
+    total = t["flops_per_token"] or 1.0
+    return {"params": t["params"], "flops_per_token": t["flops_per_token"], "ctx": ctx,
+            "flops_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1]) if v},
+            "nodes": len(ir)}
+
+
+def _num(x: float) -> str:
+    return f"{int(round(x)):,}"
+
+
+@click.command()
+@spec_argument
+@overrides_argument
+@click.option("--expand", is_flag=True, help="List every scope instead of collapsing repeats.")
+@click.option("--format", "fmt_", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format; json is for scripts.")
+@click.option("--ctx", type=click.IntRange(min=1), default=None,
+              help="Context length T for attention's T-dependent FLOPs (default: vars.seq_len, n_ctx or "
+                   "max_seq_len, else 2048).")
+def show(spec, overrides, expand, fmt_, ctx):
+    """Show scopes with output shapes, parameters and forward FLOPs per token.
+
+    \b
+    Examples:
+      archc show specs/gpt2.yaml
+      archc show specs/llama.yaml size=7b
+      archc show specs/llama.yaml vars.n_layers=48 ffn=geglu --expand
+      archc show specs/gpt2.yaml --format json | jq .totals.params
+    """
+    loaded = load(spec, overrides)
+    ir = loaded.ir
+    ctx = context_length(ir, ctx)
+    table = rows(ir, ctx, expand)
+    totals = summary(ir, ctx)
+    if fmt_ == "json":
+        click.echo(json.dumps({"spec": loaded.path, "overrides": list(overrides), "rows": table,
+                               "totals": totals}, indent=2))
+        return
+    _print_table(loaded, table, totals)
+
+
+def _print_table(loaded, table: list[dict], totals: dict):
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    labels = ["  " * r["depth"] + r["scope"] for r in table]
+    widths = [max(len(x) for x in col) for col in (
+        labels, [r["kind"] for r in table], [r["shape"] for r in table], [_num(r["params"]) for r in table],
+        [_num(r["flops_per_token"]) for r in table])]
+    width = sum(widths) + 3 * len(widths) + 4
+    console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
+    grid = Table(title=Text(f"{loaded.path} {' '.join(loaded.overrides)}".strip()), show_lines=False, box=None,
+                 pad_edge=False, header_style="bold")
+    grid.add_column("scope", no_wrap=True)
+    grid.add_column("op / block", no_wrap=True)
+    grid.add_column("output", no_wrap=True)
+    grid.add_column("params", justify="right", no_wrap=True)
+    grid.add_column("FLOPs/token", justify="right", no_wrap=True)
+    for label, r in zip(labels, table):
+        style = "bold" if r.get("repeat") else None
+        params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
+        grid.add_row(Text(label), r["kind"], r["shape"], params, _num(r["flops_per_token"]), style=style)
+    console.print(grid)
+    share = ", ".join(f"{k} {v:.1%}" for k, v in totals["flops_share"].items())
+    print(f"parameters:      {totals['params']:,}")
+    print(f"FLOPs per token: {_num(totals['flops_per_token'])} (forward, multiply-add = 2, attention at "
+          f"T={totals['ctx']:,})")
+    print(f"FLOPs share:     {share}")
+    print(f"IR nodes:        {totals['nodes']:,}")
+
+
