@@ -82,8 +82,8 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
             continue
         shape = fmt(node.meta["shapes"][0])
         out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
-                    "flops_per_token": flops, "depth": depth(node.parent) if not _is_alias(ir, node) else
-                    depth(node.parent) - 1, "key": node.key, "tied": node.meta.get("tied")})
+                    "flops_per_token": flops, "depth": depth(node.parent), "key": node.key,
+                    "tied": node.meta.get("tied")})
     for scope, row in inst_rows.items():
         outs = instances[scope]["ports_out"]
         if outs:
@@ -93,11 +93,6 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         if outs:
             row["shape"] = fmt(ir.shape_of(*next(iter(outs.values()))))
     return out
-
-
-def _is_alias(ir, node) -> bool:
-    inst = ir.info["instances"].get(node.key)
-    return bool(inst and inst["alias"])
 
 
 def summary(ir, ctx: int) -> dict:

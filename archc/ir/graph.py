@@ -43,7 +43,7 @@ class Node:
     attrs: dict
     inputs: list  # [(port, source key, source port)]
     loc: Loc
-    parent: str = ""  # scope of the enclosing block instance, '' at top level
+    parent: str = ""  # scope of the enclosing (non-alias) block instance, '' at top level
     attr_locs: dict = field(default_factory=dict)
     tie: str | None = None  # key of the node whose parameters this node shares
     init: dict = field(default_factory=dict)  # param name ('*' for all) -> rule, see archc.ir.init

@@ -11,6 +11,7 @@ OmegaConf resolution, not 1,000.
 
 from __future__ import annotations
 
+import math
 import re
 
 from archc.errors import Loc, SpecError, did_you_mean
@@ -50,6 +51,8 @@ def check_attr(op_name: str, attr: str, spec: Attr, value, loc: Loc):
     if not ok:
         want = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
         raise SpecError(f"attribute '{attr}' of op '{op_name}' expects {want}, got {value!r}", loc)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"attribute '{attr}' of op '{op_name}' must be finite, got {value!r}", loc)
     if spec.choices is not None and value not in spec.choices:
         raise SpecError(f"attribute '{attr}' of op '{op_name}' must be one of {', '.join(map(str, spec.choices))}"
                         f", got {value!r}{did_you_mean(value, spec.choices)}", loc)
@@ -322,7 +325,9 @@ class Expander:
         node = Node(key, op_name, attrs, self.wire(op, body["in"], scope, path, name), loc, parent=scope.instance,
                     attr_locs={a: scope.loc(path + (a,)) for a in raw})
         node.init = init_rules.normalize(body.get("init"), scope.loc(path + ("init",)), f"node '{name}'")
-        if "tie" in body:
+        if "init" in body:
+            node.attr_locs["init"] = scope.loc(path + ("init",))
+        if body.get("tie") is not None:  # `tie: null` unties (a spec extending a tied one)
             node.meta["tie_ref"] = [body["tie"], scope.instance]
             node.attr_locs["tie"] = scope.loc(path + ("tie",))
         self.ir.add(node)
@@ -396,7 +401,11 @@ class Expander:
             k[0] == block for k in self.classes) else f"{block}_{sum(k[0] == block for k in self.classes)}")
         entry = {"params": resolved["params"], "inputs": inputs, "nodes": nodes, "outputs": outputs,
                  "role": role, "class_key": class_key, "binding": binding}
+        doc = raw.get("doc")
+        if doc is not None and not isinstance(doc, str):
+            raise SpecError(f"'doc' of block '{block}' must be a string", self.loc(bpath + ("doc",)))
         self.ir.info["classes"][class_key] = {"block": block, "params": resolved["params"], "role": role,
+                                              "doc": doc,
                                               "loc": _loc_list(self.loc(bpath))}
         self.block_cache[cache_key] = entry
         return entry
@@ -470,6 +479,7 @@ class Expander:
             assert order == [only]
             if isinstance(body, dict) and "op" in body:
                 scope.values[only] = self.expand_op(only, body, scope, bpath + (only,), key=inst)
+                self.ir.node(inst).parent = outer.instance  # the alias node lives in the enclosing scope
             else:
                 self.expand_nodes(nodes, scope, entry["inputs"][0])
         else:
