@@ -49,10 +49,14 @@ class SpecError(Exception):
         self.loc = loc
 
     def __str__(self) -> str:
-        return f"{self.loc}: {self.message}" if self.loc else self.message
+        message = self.message.replace("\r", "\\r").replace("\n", "\\n")  # always one line
+        return f"{self.loc}: {message}" if self.loc else message
 
 
-def did_you_mean(name: str, choices) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+def did_you_mean(name: str, choices, prefix: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string.
+
+    ``prefix`` is put before the suggestion (``vars.``), so the hint can be copied as a whole path.
+    """
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
