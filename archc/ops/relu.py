@@ -2,7 +2,7 @@ from archc.ops.activation import Activation
 
 
 class ReLU(Activation):
-    """ReLU: max(x, 0)."""
+    """ReLU (Nair and Hinton 2010): max(x, 0)."""
 
     name = "relu"
     flops_per_element = 1.0

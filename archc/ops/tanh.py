@@ -2,7 +2,7 @@ from archc.ops.activation import Activation
 
 
 class Tanh(Activation):
-    """Tanh: hyperbolic tangent."""
+    """Tanh: the hyperbolic tangent, output in (-1, 1)."""
 
     name = "tanh"
     flops_per_element = 4.0

@@ -2,7 +2,7 @@ from archc.ops.base import Attr, Op
 
 
 class Transpose(Op):
-    """Swap two axes."""
+    """Swap two axes (``dim0`` and ``dim1``), e.g. heads and time: (B, T, H, D) -> (B, H, T, D)."""
 
     name = "transpose"
     attrs = {"dim0": Attr(int, doc="first axis"), "dim1": Attr(int, doc="second axis")}

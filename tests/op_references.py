@@ -1,0 +1,146 @@
+"""Independent PyTorch references for every op, written from the papers' equations, not from templates/.
+
+Each reference takes (inputs by port, parameters by name, attrs) and returns the output tensor(s).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _x(inputs):
+    return inputs["x"]
+
+
+def layernorm(inp, p, a):
+    x = _x(inp)
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + a["eps"])
+    if a["affine"]:
+        y = y * p["weight"] + (p["bias"] if a["bias"] else 0)
+    return y
+
+
+def rmsnorm(inp, p, a):
+    x = _x(inp)
+    y = x / torch.sqrt((x * x).mean(-1, keepdim=True) + a["eps"])
+    return y * p["weight"] if a["affine"] else y
+
+
+def gelu(inp, p, a):
+    x = _x(inp)
+    if a["approximate"] == "tanh":  # Hendrycks and Gimpel 2016, eq. for the tanh approximation
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+
+
+def sinusoid_table(T, dim, base):
+    table = torch.zeros(T, dim)
+    for t in range(T):
+        for i in range(0, dim, 2):
+            angle = t / base ** (i / dim)
+            table[t, i] = math.sin(angle)
+            table[t, i + 1] = math.cos(angle)
+    return table
+
+
+def rope_tables(T, hd, theta):
+    inv = [theta ** (-(2 * i) / hd) for i in range(hd // 2)]
+    angles = torch.tensor([[t * f for f in inv] for t in range(T)], dtype=torch.float64)
+    angles = torch.cat([angles, angles], -1)
+    return angles.cos().float(), angles.sin().float()
+
+
+def rotate(x, cos, sin):
+    """Pairs (i, i + D/2) rotated by angle_i (RoFormer eq. 34 in the half-split layout of GPT-NeoX)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    c1, s1 = cos[..., :half], sin[..., :half]
+    return torch.cat([x1 * c1 - x2 * s1, x2 * c1 + x1 * s1], -1)
+
+
+def attention(inp, p, a):
+    x = inp["x"]
+    B, T, d = x.shape
+    h = a["n_heads"]
+    kv = a["n_kv_heads"] or h
+    hd = a["head_dim"] or d // h
+    if "qkv.weight" in p:
+        w, b = p["qkv.weight"], p.get("qkv.bias")
+        qkv = x @ w.T + (b if b is not None else 0)
+        q, k, v = qkv[..., : h * hd], qkv[..., h * hd: (h + kv) * hd], qkv[..., (h + kv) * hd:]
+    else:
+        q, k, v = (x @ p[f"{n}.weight"].T + p.get(f"{n}.bias", 0) for n in ("q_proj", "k_proj", "v_proj"))
+    q = q.reshape(B, T, h, hd).permute(0, 2, 1, 3)
+    k = k.reshape(B, T, kv, hd).permute(0, 2, 1, 3).repeat_interleave(h // kv, dim=1)
+    v = v.reshape(B, T, kv, hd).permute(0, 2, 1, 3).repeat_interleave(h // kv, dim=1)
+    if "rope" in inp:
+        cos, sin = inp["rope"]
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+    scale = a["scale"] if a["scale"] is not None else 1 / math.sqrt(hd)
+    logits = (q @ k.transpose(-1, -2)) * scale
+    if a["causal"]:
+        logits = logits.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    y = (logits.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, T, h * hd)
+    return y @ p["o_proj.weight"].T + p.get("o_proj.bias", 0)
+
+
+def mlp(inp, p, a):
+    x = _x(inp)
+    acts = {"gelu": lambda t: gelu({"x": t}, {}, {"approximate": "none"}), "silu": lambda t: t * torch.sigmoid(t),
+            "relu": lambda t: t.clamp_min(0), "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+            "gelu_tanh": lambda t: gelu({"x": t}, {}, {"approximate": "tanh"})}
+    act = acts[a["activation"]]
+
+    def lin(name, t):
+        return t @ p[f"{name}.weight"].T + p.get(f"{name}.bias", 0)
+
+    hidden = act(lin("gate", x)) * lin("up", x) if a["gated"] else act(lin("up", x))
+    return lin("down", hidden)
+
+
+def _sum(xs):
+    out = xs[0]
+    for t in xs[1:]:
+        out = out + t
+    return out
+
+
+def _prod(xs):
+    out = xs[0]
+    for t in xs[1:]:
+        out = out * t
+    return out
+
+
+REFERENCES = {
+    "embedding": lambda i, p, a: p["weight"][i["x"]],
+    "linear": lambda i, p, a: i["x"] @ p["weight"].T + p.get("bias", 0),
+    "layernorm": layernorm,
+    "rmsnorm": rmsnorm,
+    "gelu": gelu,
+    "relu": lambda i, p, a: torch.where(i["x"] > 0, i["x"], torch.zeros_like(i["x"])),
+    "silu": lambda i, p, a: i["x"] / (1 + torch.exp(-i["x"])),
+    "tanh": lambda i, p, a: (torch.exp(2 * i["x"]) - 1) / (torch.exp(2 * i["x"]) + 1),
+    "sigmoid": lambda i, p, a: 1 / (1 + torch.exp(-i["x"])),
+    "softmax": lambda i, p, a: torch.exp(i["x"]) / torch.exp(i["x"]).sum(a["dim"], keepdim=True),
+    "dropout": lambda i, p, a: i["x"],  # eval mode
+    "add": lambda i, p, a: _sum(i["x"]),
+    "mul": lambda i, p, a: _prod(i["x"]),
+    "scale": lambda i, p, a: i["x"] * p["weight"],
+    "reshape": lambda i, p, a: i["x"].reshape([i["x"].shape[0], i["x"].shape[1]] + a["shape"][2:]),
+    "transpose": lambda i, p, a: i["x"].transpose(a["dim0"], a["dim1"]),
+    "concat": lambda i, p, a: torch.cat(i["x"], dim=a["dim"]),
+    "split": lambda i, p, a: tuple(torch.split(i["x"], a["sizes"], dim=a["dim"])),
+    "slice": lambda i, p, a: i["x"][..., a["start"]:a["end"]],
+    "pad": lambda i, p, a: torch.cat([torch.full((*i["x"].shape[:-1], a["before"]), a["value"]), i["x"],
+                                      torch.full((*i["x"].shape[:-1], a["after"]), a["value"])], -1),
+    "learned_position": lambda i, p, a: p["weight"][: i["x"].shape[1]],
+    "sinusoidal_position": lambda i, p, a: sinusoid_table(i["x"].shape[1], a["dim"], a["base"]),
+    "rope": lambda i, p, a: rope_tables(i["x"].shape[1], a["head_dim"], a["theta"]),
+    "attention": attention,
+    "mlp": mlp,
+}

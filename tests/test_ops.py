@@ -1,0 +1,143 @@
+"""Generic op tests: every op in the registry, from its own ``example``, without per-op test code.
+
+For each op: the example expands and infers shapes; the generated module's output has the IR's shape;
+parameter shapes match the IR; and outputs and gradients (inputs and parameters) match an independent
+reference in tests/op_references.py on fresh random inputs.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import archc
+from archc.ops.base import Op
+from archc.ops.registry import OPS
+from archc.pipeline import load_spec
+from tests.op_references import REFERENCES
+
+SIZES = {"B": 2, "T": 5}
+# Position tables are fp32 buffers (as in HF), computed once; in a float64 model they carry fp32 rounding
+# (about 6e-8 absolute on values of magnitude 1), so they get an fp32 tolerance; everything else is float64.
+TOLERANCE = {"rope": 1e-6, "sinusoidal_position": 1e-6}
+OP_NAMES = [name for name in OPS if name != "input"]
+
+
+def _is_int_input(op: Op) -> bool:
+    return getattr(op, "index_input", False) or op.category == "position"
+
+
+def example_spec(tmp_path, name: str):
+    op = OPS[name]
+    ex = op.example
+    inputs, wiring = {}, {}
+    for port, shape in ex["inputs"].items():
+        shapes = shape if shape and isinstance(shape[0], list) else [shape]
+        names = []
+        for i, s in enumerate(shapes):
+            input_name = f"{port}{i}" if len(shapes) > 1 else port
+            dtype = "int64" if _is_int_input(op) else "float32"
+            inputs[input_name] = {"shape": s, "dtype": dtype}
+            names.append(input_name)
+        wiring[port] = names if len(shapes) > 1 else names[0]
+    node = {"op": name, "in": wiring, **ex["attrs"]}
+    import yaml
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"inputs": inputs, "nodes": {"node": node}}, sort_keys=False))
+    return path
+
+
+def test_every_op_has_an_example_and_a_reference():
+    for name in OP_NAMES:
+        assert OPS[name].example, f"op {name} has no example"
+        assert name in REFERENCES, f"op {name} has no reference in tests/op_references.py"
+        assert OPS[name].__doc__ and len(OPS[name].__doc__) > 20, f"op {name} has no docstring"
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_op_matches_reference_forward_and_backward(name, tmp_path):
+    torch.manual_seed(hash(name) % 1000)
+    spec = load_spec(example_spec(tmp_path, name))
+    ir = spec.ir
+    node = ir.node("node")
+    model = archc.build_module(spec).eval().double()
+    # parameters: the IR's names and shapes, fresh random values (not the init) so zero-init hides nothing
+    params = dict(model.named_parameters())
+    assert {k.removeprefix("node."): list(v.shape) for k, v in params.items()} == node.meta["params"]
+    with torch.no_grad():
+        for p in params.values():
+            p.copy_(torch.randn_like(p))
+    args, feed = [], {}
+    for input_name, decl in ir.info["inputs"].items():
+        shape = [SIZES.get(d, d) for d in decl["shape"]]
+        if decl["dtype"] == "int64":
+            t = torch.randint(0, 7, shape)
+        else:
+            t = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        args.append(t)
+        feed[input_name] = t
+    out = model(*args)
+    port_inputs: dict = {}
+    for port, src, _ in node.inputs:
+        if isinstance(port_inputs.get(port), list) or sum(p == port for p, _, _ in node.inputs) > 1:
+            port_inputs.setdefault(port, []).append(feed[src])
+        else:
+            port_inputs[port] = feed[src]
+    ref_params = {k.removeprefix("node."): v for k, v in params.items()}
+    ref = REFERENCES[name](port_inputs, ref_params, node.attrs)
+    outs = tuple(out.values()) if isinstance(out, dict) else out if isinstance(out, tuple) else (out,)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    ir_shapes = [[SIZES.get(d, d) for d in s] for s in node.meta["shapes"]]
+    if name == "rope":  # one IR output describing both tables
+        ir_shapes = ir_shapes * 2
+    assert [list(o.shape) for o in outs] == ir_shapes
+    tol = TOLERANCE.get(name, 1e-9)
+    for got, want in zip(outs, refs):
+        torch.testing.assert_close(got, want.to(got.dtype), rtol=tol, atol=tol)
+    leaves = [t for t in args if t.requires_grad] + list(params.values())
+    if not leaves or not any(o.requires_grad for o in outs):
+        return
+    weights = [torch.randn_like(o) for o in outs]
+    got_grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs, weights)), leaves, allow_unused=True)
+    want_grads = torch.autograd.grad(sum((r.to(o.dtype) * w).sum() for r, o, w in zip(refs, outs, weights)),
+                                     leaves, allow_unused=True)
+    for g, w in zip(got_grads, want_grads):
+        if w is None:
+            assert g is None or g.abs().max() == 0
+        else:
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_op_flops_and_params_are_consistent(name, tmp_path):
+    """FLOPs are non-negative and finite; a parameterised op reports the parameters it creates."""
+    spec = load_spec(example_spec(tmp_path, name))
+    node = spec.ir.node("node")
+    fixed, per_ctx = node.meta["flops"]
+    assert fixed >= 0 and per_ctx >= 0
+    assert node.meta["n_params"] == sum(int(torch.tensor(s).prod()) for s in node.meta["params"].values())
+
+
+def test_attention_variants_match_reference(tmp_path):
+    """Unfused projections, biases, explicit head_dim and scale, non-causal, rope: beyond the example."""
+    path = tmp_path / "attn.yaml"
+    path.write_text(textwrap.dedent("""
+        inputs: {x: {shape: [B, T, 12]}, tokens: {shape: [B, T], dtype: int64}}
+        nodes:
+          rope: {op: rope, in: tokens, head_dim: 8, theta: 500.0, max_len: 16}
+          node: {op: attention, in: {x: x, rope: rope}, n_heads: 4, n_kv_heads: 2, head_dim: 8,
+                 fused_qkv: false, bias: true, causal: false, scale: 0.3}
+    """))
+    torch.manual_seed(1)
+    spec = load_spec(path)
+    model = archc.build_module(spec).eval().double()
+    x = torch.randn(2, 7, 12, dtype=torch.float64)
+    tokens = torch.randint(0, 5, (2, 7))
+    params = {k.removeprefix("node."): v for k, v in model.named_parameters()}
+    cos, sin = (t.double() for t in __import__("tests.op_references", fromlist=["x"]).rope_tables(7, 8, 500.0))
+    want = REFERENCES["attention"]({"x": x, "rope": (cos, sin)}, params, spec.ir.node("node").attrs)
+    # the rotary tables are fp32 buffers: fp32 rounding of the angles, 1e-6 relative at most here
+    torch.testing.assert_close(model(x, tokens), want, rtol=1e-6, atol=1e-7)
