@@ -1,0 +1,213 @@
+"""archc benchmarks: the figures the issues name, measured side by side in one process, printed as ratios.
+
+    make bench                      # everything (about 3 minutes on 2 cores)
+    python scripts/bench.py startup scaling build      # a subset
+
+Sections:
+  startup   `archc show specs/llama.yaml` cold vs `python -c "import torch"`, alternating runs (target <= 0.5)
+  scaling   `archc show specs/llama.yaml vars.n_layers=N` for N = 10, 100, 1000 (target < 3 s at 1000, linear)
+  build     `archc build specs/llama.yaml` cold (target < 1 s, no torch import)
+  train     forward+backward of the generated LLaMA / GPT-2 vs transformers with the same weights (target <= 1.0)
+  memory    growth of max RSS over one training step, each model in its own subprocess (target <= 1.0)
+
+A benchmark is not a test: nothing here fails because a machine is slow; it prints what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ARCHC = [str(BIN / "archc")] if (BIN / "archc").exists() else [sys.executable, "-m", "archc.cli.main"]
+
+LLAMA = dict(model_type="llama", vocab_size=8000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+             num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6,
+             rope_theta=10000.0, tie_word_embeddings=False, hidden_act="silu", attention_bias=False,
+             mlp_bias=False, architectures=["LlamaForCausalLM"])
+GPT2 = dict(model_type="gpt2", vocab_size=8000, n_embd=256, n_layer=4, n_head=8, n_positions=512,
+            activation_function="gelu_new", resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1,
+            layer_norm_epsilon=1e-5, architectures=["GPT2LMHeadModel"])
+BATCH, SEQ = 4, 256
+
+
+def run(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def section(title: str):
+    print(f"\n## {title}")
+
+
+def bench_startup(repeats: int = 7) -> dict:
+    section("start-up: archc show specs/llama.yaml vs python -c 'import torch' (cold processes, alternating)")
+    show = ARCHC + ["show", "specs/llama.yaml"]
+    torch_cmd = [sys.executable, "-c", "import torch"]
+    run(show), run(torch_cmd)  # warm the page cache for both
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(run(show))
+        b.append(run(torch_cmd))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"archc show: {ma:.3f} s   import torch: {mb:.3f} s   ratio {ma / mb:.2f} (target <= 0.50)")
+    return {"show_s": ma, "import_torch_s": mb, "ratio": ma / mb}
+
+
+def bench_scaling() -> dict:
+    section("scaling: archc show specs/llama.yaml vars.n_layers=N (cold process, best of 3)")
+    out = {}
+    for n in (10, 100, 1000):
+        out[n] = min(run(ARCHC + ["show", "specs/llama.yaml", f"vars.n_layers={n}"]) for _ in range(3))
+    sys.path.insert(0, str(ROOT))
+    from archc.pipeline import load_spec
+
+    nodes = len(load_spec(ROOT / "specs/llama.yaml", ["vars.n_layers=1000"]).ir)
+    base = out[10]
+    for n, t in out.items():
+        print(f"n_layers={n:>5}: {t:.3f} s")
+    per_layer = (out[1000] - out[100]) / 900 * 1000
+    print(f"1000 layers = {nodes:,} IR nodes in {out[1000]:.2f} s (target < 3 s); "
+          f"marginal cost {per_layer:.2f} ms/layer; 1000/100 layers: {out[1000] / out[100]:.1f}x, "
+          f"1000/10: {out[1000] / base:.1f}x (start-up of {base:.2f} s included)")
+    return {"seconds": out, "nodes_1000": nodes, "ms_per_layer": per_layer}
+
+
+def bench_build() -> dict:
+    section("build: archc build specs/llama.yaml (cold process, best of 3)")
+    with tempfile.TemporaryDirectory() as tmp:
+        t = min(run(ARCHC + ["build", "specs/llama.yaml", "-o", f"{tmp}/llama.py", "--force"]) for _ in range(3))
+    print(f"archc build: {t:.3f} s (target < 1 s)")
+    return {"seconds": t}
+
+
+# -- training step: generated model vs transformers -------------------------------------------------------
+
+def _models(family: str, tmp: Path):
+    """(generated model, HF model) with identical weights; the generated one comes from import-hf + build."""
+    import torch
+    import transformers
+
+    import archc
+    from archc.interop.hf import load_hf_weights
+
+    config = LLAMA if family == "llama" else GPT2
+    cfg_path = tmp / f"{family}.json"
+    cfg_path.write_text(json.dumps(config))
+    spec_path = tmp / f"{family}.yaml"
+    subprocess.run(ARCHC + ["import-hf", str(cfg_path), "-o", str(spec_path)], check=True, cwd=ROOT)
+    torch.manual_seed(0)
+    if family == "llama":
+        ref = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config), attn_implementation="sdpa")
+    else:
+        ref = transformers.GPT2LMHeadModel(transformers.GPT2Config(**config), attn_implementation="sdpa")
+    gen = archc.build_module(archc.load_spec(spec_path))
+    load_hf_weights(gen, ref.state_dict())
+    return gen.train(), ref.train()
+
+
+def _step(model, tokens, hf: bool):
+    out = model(tokens)
+    logits = out.logits if hf else out
+    loss = logits.pow(2).mean()
+    loss.backward()
+    for p in model.parameters():
+        p.grad = None
+
+
+def bench_train(family: str, steps: int = 15) -> dict:
+    import torch
+
+    section(f"train step, {family}: forward+backward, fp32, CPU, train mode, batch {BATCH} x {SEQ}, "
+            f"loss logits.pow(2).mean()")
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, ref = _models(family, Path(tmp))
+    vocab = (LLAMA if family == "llama" else GPT2)["vocab_size"]
+    tokens = torch.randint(0, vocab, (BATCH, SEQ))
+    for _ in range(2):
+        _step(gen, tokens, False)
+        _step(ref, tokens, True)
+    tg, th = [], []
+    for i in range(steps):  # alternate, and alternate who goes first, so drift hits both alike
+        order = [(gen, False, tg), (ref, True, th)] if i % 2 == 0 else [(ref, True, th), (gen, False, tg)]
+        for model, hf, times in order:
+            start = time.perf_counter()
+            _step(model, tokens, hf)
+            times.append(time.perf_counter() - start)
+    mg, mh = statistics.median(tg), statistics.median(th)
+    ratio = statistics.median(a / b for a, b in zip(tg, th))
+    print(f"generated {mg * 1000:.0f} ms   transformers {mh * 1000:.0f} ms   median ratio {ratio:.3f} "
+          f"(target <= 1.0, aim 0.9; {torch.get_num_threads()} threads, {steps} steps each)")
+    return {"generated_ms": mg * 1000, "hf_ms": mh * 1000, "ratio": ratio}
+
+
+def _memory_child(family: str, which: str) -> None:
+    """In a fresh process: build one model, run one warm step, report max-RSS growth over a second step."""
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, ref = _models(family, Path(tmp))
+    model, hf = (gen, False) if which == "generated" else (ref, True)
+    del gen, ref
+    vocab = (LLAMA if family == "llama" else GPT2)["vocab_size"]
+    tokens = torch.randint(0, vocab, (BATCH, SEQ))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _step(model, tokens, hf)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"growth_kb": after - before}))
+
+
+def bench_memory(family: str) -> dict:
+    section(f"peak memory, {family}: growth of max RSS over one training step, each model in its own process")
+    growth = {}
+    for which in ("generated", "hf"):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", family, which], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        growth[which] = json.loads(out.stdout.strip().splitlines()[-1])["growth_kb"] / 1024
+    ratio = growth["generated"] / growth["hf"]
+    print(f"generated +{growth['generated']:.0f} MiB   transformers +{growth['hf']:.0f} MiB   ratio {ratio:.3f} "
+          "(target <= 1.0)")
+    return {"generated_mib": growth["generated"], "hf_mib": growth["hf"], "ratio": ratio}
+
+
+SECTIONS = ("startup", "scaling", "build", "train", "memory")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--memory-child"]:
+        _memory_child(argv[1], argv[2])
+        return 0
+    wanted = argv or list(SECTIONS)
+    print(f"# archc benchmarks: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    results = {}
+    if "startup" in wanted:
+        results["startup"] = bench_startup()
+    if "scaling" in wanted:
+        results["scaling"] = bench_scaling()
+    if "build" in wanted:
+        results["build"] = bench_build()
+    for family in ("llama", "gpt2"):
+        if "train" in wanted:
+            results[f"train_{family}"] = bench_train(family)
+        if "memory" in wanted:
+            results[f"memory_{family}"] = bench_memory(family)
+    out = ROOT / "bench-results.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
