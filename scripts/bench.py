@@ -93,25 +93,38 @@ def bench_build() -> dict:
 
 # -- training step: generated model vs transformers -------------------------------------------------------
 
-def _models(family: str, tmp: Path):
-    """(generated model, HF model) with identical weights; the generated one comes from import-hf + build."""
-    import torch
+def _hf_model(family: str):
     import transformers
 
+    config = LLAMA if family == "llama" else GPT2
+    kind = (transformers.LlamaConfig, transformers.LlamaForCausalLM) if family == "llama" else (
+        transformers.GPT2Config, transformers.GPT2LMHeadModel)
+    hf_config = kind[0](**config)
+    hf_config._attn_implementation = "sdpa"  # transformers' fastest path on CPU, the fair baseline
+    return kind[1](hf_config)
+
+
+def _generated_model(family: str, tmp: Path):
+    """The generated model as a user gets it: import-hf on the config, then build."""
     import archc
+
+    cfg_path = tmp / f"{family}.json"
+    cfg_path.write_text(json.dumps(LLAMA if family == "llama" else GPT2))
+    spec_path = tmp / f"imported_{family}.yaml"
+    subprocess.run(ARCHC + ["import-hf", str(cfg_path), "-o", str(spec_path)], check=True, cwd=ROOT,
+                   capture_output=True)
+    return archc.build_module(archc.load_spec(spec_path))
+
+
+def _models(family: str, tmp: Path):
+    """(generated model, HF model) with identical weights."""
+    import torch
+
     from archc.interop.hf import load_hf_weights
 
-    config = LLAMA if family == "llama" else GPT2
-    cfg_path = tmp / f"{family}.json"
-    cfg_path.write_text(json.dumps(config))
-    spec_path = tmp / f"{family}.yaml"
-    subprocess.run(ARCHC + ["import-hf", str(cfg_path), "-o", str(spec_path)], check=True, cwd=ROOT)
     torch.manual_seed(0)
-    if family == "llama":
-        ref = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config), attn_implementation="sdpa")
-    else:
-        ref = transformers.GPT2LMHeadModel(transformers.GPT2Config(**config), attn_implementation="sdpa")
-    gen = archc.build_module(archc.load_spec(spec_path))
+    ref = _hf_model(family)
+    gen = _generated_model(family, tmp)
     load_hf_weights(gen, ref.state_dict())
     return gen.train(), ref.train()
 
@@ -156,10 +169,12 @@ def _memory_child(family: str, which: str) -> None:
     """In a fresh process: build one model, run one warm step, report max-RSS growth over a second step."""
     import torch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        gen, ref = _models(family, Path(tmp))
-    model, hf = (gen, False) if which == "generated" else (ref, True)
-    del gen, ref
+    torch.manual_seed(0)
+    if which == "generated":
+        with tempfile.TemporaryDirectory() as tmp:
+            model, hf = _generated_model(family, Path(tmp)).train(), False
+    else:
+        model, hf = _hf_model(family).train(), True
     vocab = (LLAMA if family == "llama" else GPT2)["vocab_size"]
     tokens = torch.randint(0, vocab, (BATCH, SEQ))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
