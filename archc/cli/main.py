@@ -77,7 +77,8 @@ def main(argv=None) -> int:
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="archc", standalone_mode=False)
+        # without standalone mode click returns the code of a raised Exit (exit_with) instead of raising it
+        code = cli.main(args=argv, prog_name="archc", standalone_mode=False)
     except SpecError as exc:
         if debug:
             raise
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

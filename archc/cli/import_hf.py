@@ -1,0 +1,54 @@
+"""``archc import-hf``: a HuggingFace ``config.json`` of the GPT-2 or LLaMA family -> an archc spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archc.errors import COMMAND_LINE, Loc, SpecError
+
+
+@click.command("import-hf")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the spec here (default: standard output).")
+def import_hf(config, output):
+    """Turn a HuggingFace CONFIG.json (GPT-2 or LLaMA family) into a spec extending the catalog's.
+
+    Every key of the config must be understood: a key or value that would change the model in a way archc
+    cannot express (RoPE scaling, sliding windows, cross-attention...) is refused with exit code 2 and
+    the key's line. Weights: archc.interop.hf.load_hf_weights(model, state_dict).
+
+    \b
+    Examples:
+      archc import-hf config.json -o tiny_llama.yaml
+      archc import-hf gpt2/config.json | archc show /dev/stdin
+    """
+    from archc.interop.import_hf import import_config
+
+    if output is not None:
+        _check_output(Path(output), config)
+    imported = import_config(config)
+    if output is None:
+        click.echo(imported.text, nl=False)
+        return
+    Path(output).write_text(imported.text, encoding="utf-8")
+    v = imported.draft.vars
+    click.echo(f"wrote {output}: {imported.model_type}, {v['n_layers']} layers, d_model {v['d_model']}, "
+               f"{imported.params:,} parameters", err=True)
+
+
+def _check_output(path: Path, config: str):
+    """The spec extends 'gpt2' or 'llama' found beside it first: refuse a folder that would shadow them."""
+    from archc.interop.import_hf import FAMILIES
+    from archc.paths import catalog_dir
+
+    catalog = catalog_dir().resolve()
+    for family in FAMILIES.values():
+        name = f"{family.BASE}.yaml"
+        beside = path.parent / name
+        if path.name == name or (beside.exists() and beside.resolve() != catalog / name):
+            raise SpecError(f"cannot write {path}: a spec named {name} there would take the place of the "
+                            f"catalog's {name}, which imported specs extend; choose another folder or name",
+                            Loc(COMMAND_LINE))

@@ -1,0 +1,142 @@
+"""What rules see of a model: the analysed IR plus the structural facts several rules share, computed once.
+
+Every analysis here is linear in the size of the graph (a 1,000-layer LLaMA has about 10,000 nodes), and
+lazy: a run that selects one rule pays for what that rule asks.
+
+Terms used by the rules:
+
+activation
+    a value that depends on the model's inputs through something other than a position op; a position
+    table (``learned_position``, ``sinusoidal_position``, ``rope``) is not one, so adding it to ``[B, T, d]``
+    embeddings is not a residual join.
+region
+    the block instance a node belongs to, the one that is not the node itself: an alias (a single-node block,
+    ``ln_1: {block: norm}``) is keyed by its instance scope ``h.0.ln_1`` and belongs to ``h.0``.
+residual join
+    an ``add`` in which one operand (the shortcut) carries a value another operand (the branch) was computed
+    from: ``x + f(x)``; see :mod:`archc.lint.residual`.
+stack
+    a ``repeat`` group of residual blocks with norms, classified Pre-Norm or Post-Norm; see
+    :mod:`archc.lint.stacks`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from archc.errors import Loc
+from archc.ir.graph import IR, Node
+from archc.lint.residual import Residual, find_residual
+from archc.lint.stacks import Stack, classify
+from archc.ops.registry import OPS, output_names
+
+
+class Context:
+    def __init__(self, ir: IR):
+        self.ir = ir
+        self.info = ir.info
+        self.index = {key: i for i, key in enumerate(ir.graph.nodes)}  # topological order
+        self.outputs = {key: name for name, (key, _port) in ir.info["outputs"].items()}
+        self._residuals: dict[str, Residual | None] = {}
+
+    # -- nodes -------------------------------------------------------------------------------------------
+
+    def node(self, key: str) -> Node:
+        return self.ir.node(key)
+
+    def nodes(self):
+        return self.ir.nodes()
+
+    def successors(self, key: str):
+        return self.ir.graph.successors(key)
+
+    def is_norm(self, node: Node | str) -> bool:
+        node = self.node(node) if isinstance(node, str) else node
+        return OPS[node.op].category == "norm"
+
+    def shape(self, key: str, port: str = "out") -> tuple:
+        node = self.node(key)
+        return tuple(node.meta["shapes"][output_names(OPS[node.op], node.attrs).index(port)])
+
+    def width(self, key: str, port: str = "out"):
+        """The feature (last) axis of a value, an int or a symbol; None for a scalar."""
+        shape = self.shape(key, port)
+        return shape[-1] if shape else None
+
+    def loc(self, node: Node, attr: str | None = None) -> Loc:
+        """Where the spec writes ``node`` (or its attribute ``attr`` when it is written out)."""
+        return node.attr_locs.get(attr, node.loc) if attr else node.loc
+
+    # -- data dependence ---------------------------------------------------------------------------------
+
+    @cached_property
+    def activations(self) -> frozenset[str]:
+        """Keys of the nodes whose values depend on the model's inputs (see the module docstring)."""
+        found: set[str] = set()
+        for node in self.nodes():
+            op = OPS[node.op]
+            if node.op == "input" or (op.category != "position" and any(s in found for _, s, _ in node.inputs)):
+                found.add(node.key)
+        return frozenset(found)
+
+    def activation_inputs(self, node: Node) -> list[tuple[str, str, str]]:
+        """``node.inputs`` that are activations: [(port, source key, source port)]."""
+        acts = self.activations
+        return [i for i in node.inputs if i[1] in acts]
+
+    # -- block structure ---------------------------------------------------------------------------------
+
+    def region(self, node: Node) -> str:
+        """The instance scope ``node`` lives in ('' at top level); an alias node lives in its instance's parent."""
+        scope = node.parent
+        if scope and scope == node.key:
+            scope = self.info["instances"][scope]["parent"]
+        return scope
+
+    @staticmethod
+    def within(key: str, scope: str) -> bool:
+        """Whether the node ``key`` is inside the instance ``scope`` (itself included)."""
+        return not scope or key == scope or key.startswith(scope + ".")
+
+    @cached_property
+    def _members(self) -> dict[str, list[Node]]:
+        members: dict[str, list[Node]] = {}
+        instances = self.info["instances"]
+        for node in self.nodes():
+            scope = node.parent
+            while scope:
+                members.setdefault(scope, []).append(node)
+                scope = instances[scope]["parent"]
+        return members
+
+    def members(self, scope: str) -> list[Node]:
+        """The nodes inside the instance ``scope``, nested instances included, in topological order."""
+        return self._members.get(scope, [])
+
+    def collapse(self, scope: str) -> str:
+        """``h.7.attn`` -> ``h.[i].attn`` for every repeat index in ``scope``: one name for all iterations."""
+        repeats = self.info["repeats"]
+        parts = scope.split(".")
+        out = list(parts)
+        for i in range(1, len(parts)):
+            if parts[i].isdigit() and ".".join(parts[:i]) in repeats:
+                out[i] = "[i]"
+        return ".".join(out)
+
+    # -- shared analyses ---------------------------------------------------------------------------------
+
+    def residual(self, node: Node) -> Residual | None:
+        """The residual join ``node`` makes, or None when it is not one (memoised)."""
+        if node.key not in self._residuals:
+            self._residuals[node.key] = find_residual(self, node)
+        return self._residuals[node.key]
+
+    @cached_property
+    def stacks(self) -> dict[str, Stack]:
+        """Repeat group scope -> its :class:`~archc.lint.stacks.Stack`, for groups of residual blocks with norms."""
+        found = {}
+        for group in self.info["repeats"]:
+            stack = classify(self, group)
+            if stack is not None:
+                found[group] = stack
+        return found

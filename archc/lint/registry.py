@@ -1,0 +1,23 @@
+"""The lint rule registry: one line per rule, code -> rule class. Importing it runs no rule.
+
+Codes are a principle's prefix (``archc.lint.framework.PRINCIPLES``: GF gradient flow, AL alignment, CT
+control, EF efficiency, MF manifold, HR hierarchy, SY systems) and a number; a code is never reused for
+another rule.
+"""
+
+from __future__ import annotations
+
+from archc.lint.framework import Rule
+from archc.lint.rules.attention_width_mismatch import AttentionWidthMismatch
+from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
+from archc.lint.rules.missing_final_norm import MissingFinalNorm
+from archc.lint.rules.post_norm_deep_stack import PostNormDeepStack
+from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
+
+RULES: dict[str, type[Rule]] = {
+    "GF001": PostNormDeepStack,
+    "GF002": MissingFinalNorm,
+    "AL001": BroadcastResidualAdd,
+    "AL002": UnprojectedWidthChange,
+    "AL003": AttentionWidthMismatch,
+}

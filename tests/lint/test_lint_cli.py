@@ -1,0 +1,178 @@
+"""``archc lint`` end to end: output formats, exit codes, rule selection, options, overrides, start-up cost."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archc.cli.main import main
+from archc.lint.framework import ANTI_PATTERNS, PRINCIPLES, SEVERITIES
+from archc.lint.registry import RULES
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+POST_NORM = str(FIXTURES / "post_norm_deep_stack.yaml")
+WIDTH = str(FIXTURES / "unprojected_width_change.yaml")  # has AL001 and AL002 findings
+LINE = re.compile(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+) \[(?P<name>[a-z0-9-]+)\] \S.*$")
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["lint", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def codes_of(capsys, *argv) -> list[str]:
+    code, out, _ = run(capsys, *argv, "--format", "json")
+    assert code in (0, 1)
+    return sorted({f["code"] for f in json.loads(out)})
+
+
+@pytest.mark.parametrize("argv", [
+    ["specs/gpt2.yaml"],
+    ["specs/llama.yaml"],
+    ["specs/gpt2.yaml", "vars.n_layers=48", "vars.d_model=1600", "vars.n_heads=25"],
+    ["specs/llama.yaml", "size=70b"],
+    ["specs/llama.yaml", "norm=layernorm", "ffn=geglu"],
+])
+def test_catalog_specs_lint_clean(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (0, "All checks passed.\n", "")
+
+
+def test_text_output_is_one_line_per_finding_then_a_summary(capsys):
+    code, out, _ = run(capsys, WIDTH)
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[-1] == "Found 6 findings (1 error, 5 warnings)."
+    for line in lines[:-1]:
+        m = LINE.match(line)
+        assert m, line
+        assert m["file"] == "tests/lint/fixtures/unprojected_width_change.yaml"  # relative to the cwd
+        assert RULES[m["code"]].name == m["name"]
+    assert lines[0] == ("tests/lint/fixtures/unprojected_width_change.yaml:9:7: AL002 [unprojected-width-change] "
+                        "the shortcut of residual 'widen.res' changes width 16 -> 32 with 'pad' and no learned "
+                        "projection")
+
+
+def test_json_output_schema(capsys):
+    code, out, _ = run(capsys, WIDTH, "--format", "json")
+    findings = json.loads(out)
+    assert code == 1 and len(findings) == 6
+    fields = ["code", "name", "severity", "principle", "anti_pattern", "scope", "file", "line", "column",
+              "message", "fix"]
+    for f in findings:
+        assert list(f) == fields
+        assert re.fullmatch(r"[A-Z]+[0-9]+", f["code"]) and RULES[f["code"]].name == f["name"]
+        assert f["severity"] in SEVERITIES and f["principle"] in PRINCIPLES
+        assert f["anti_pattern"] is None or f["anti_pattern"] in ANTI_PATTERNS
+        assert isinstance(f["line"], int) and isinstance(f["column"], int) and f["line"] >= 1
+        assert f["file"] == "tests/lint/fixtures/unprojected_width_change.yaml"
+        assert f["message"] and f["fix"] and f["scope"]
+
+
+def test_json_output_of_a_clean_spec_is_an_empty_list(capsys):
+    assert run(capsys, "specs/gpt2.yaml", "--format", "json") == (0, "[]\n", "")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["specs/no_such_spec.yaml"], "specs/no_such_spec.yaml:1:1: no such file"),
+    (["specs/gpt2.yaml", "vars.n_layer=2"], "n_layer"),
+    (["specs/gpt2.yaml", "--select", "XY9"], "unknown rule selector 'XY9'"),
+    (["specs/gpt2.yaml", "-o", "GF001.min_layer=6"], "has no option 'min_layer'"),
+    (["specs/gpt2.yaml", "-o", "GF001.min_layers=deep"], "takes int"),
+    (["specs/gpt2.yaml", "-o", "min_layers=6"], "expected CODE.NAME=VALUE"),
+    ([], "Missing argument 'SPEC'"),
+])
+def test_bad_input_exits_2_with_one_message(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err
+
+
+def test_a_spec_error_in_the_model_exits_2(capsys, tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("inputs:\n  x: {shape: [B, 8]}\nnodes:\n  a: {op: linear, out_features: 4}\n"
+                    "  b: {op: add, in: [x, a]}\n")
+    code, out, err = run(capsys, str(spec))
+    assert code == 2 and out == ""
+    assert "bad.yaml:5:3: b: cannot add shapes [B, 8] and [B, 4]" in err and len(err.splitlines()) == 1
+
+
+def test_overrides_apply_before_linting(capsys):
+    code, out, _ = run(capsys, "specs/gpt2.yaml", "~nodes.ln_f")
+    assert code == 1
+    assert out.splitlines()[0].startswith("specs/gpt2.yaml:56:3: GF002 [missing-final-norm] 12 Pre-Norm blocks")
+
+
+@pytest.mark.parametrize("argv, codes", [
+    ([], ["AL001", "AL002"]),
+    (["--select", "AL002"], ["AL002"]),
+    (["--select", "unprojected-width-change"], ["AL002"]),
+    (["--ignore", "AL002"], ["AL001"]),
+    (["--select", "AL", "--ignore", "AL001"], ["AL002"]),
+    (["--ignore", "AL", "--select", "AL001"], ["AL001"]),  # the more specific selector wins
+    (["--select", "AL001", "--ignore", "AL001"], []),  # a tie goes to ignore
+    (["--select", "GF,AL001"], ["AL001"]),
+    (["--select", "GF", "--select", "al002"], ["AL002"]),
+    (["--ignore", "ALL"], []),
+])
+def test_select_and_ignore(capsys, argv, codes):
+    assert codes_of(capsys, WIDTH, *argv) == codes
+
+
+def test_rule_options_from_the_command_line(capsys):
+    def depths(*argv):
+        _, out, _ = run(capsys, POST_NORM, "--format", "json", *argv)
+        return sorted(int(f["message"].split()[0]) for f in json.loads(out))
+
+    assert depths() == [10, 12, 12, 16, 24, 24]
+    assert depths("-o", "GF001.min_layers=13") == [16, 24, 24]
+    assert depths("-o", "post-norm-deep-stack.max_branch_scale=0.5") == [10, 12, 12, 16, 24]
+
+
+def test_list_rules_and_explain(capsys):
+    code, out, _ = run(capsys, "--list-rules")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == list(RULES)
+    for selector in ("GF001", "post-norm-deep-stack"):
+        code, out, _ = run(capsys, "--explain", selector)
+        assert code == 0
+        assert out.startswith("GF001 post-norm-deep-stack\n")
+        assert "options: min_layers=10, max_branch_scale=0.1" in out and "## Why is this bad?" in out
+    assert run(capsys, "--explain", "nope")[0] == 2
+
+
+def test_help_has_examples(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "Examples:\n    archc lint specs/gpt2.yaml\n" in out
+    for flag in ("--select", "--ignore", "--format", "--option", "--explain", "--list-rules"):
+        assert flag in out
+
+
+def test_lint_imports_neither_torch_nor_jinja2():
+    probe = ("import contextlib, io, sys\nfrom archc.cli.main import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    assert main(['lint', 'tests/lint/fixtures/post_norm_deep_stack.yaml']) == 1\n"
+             "print(sorted(m for m in ('torch', 'jinja2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_console_script_exit_codes():
+    exe = Path(sys.executable).parent / "archc"
+    if not exe.exists():
+        pytest.skip("no archc console script beside this interpreter")
+    codes = [subprocess.run([str(exe), "lint", *argv], cwd=ROOT, capture_output=True).returncode
+             for argv in (["specs/gpt2.yaml"], [POST_NORM], ["specs/missing.yaml"])]
+    assert codes == [0, 1, 2]
