@@ -159,7 +159,7 @@ def bench_train(family: str, steps: int = 15) -> dict:
             _step(model, tokens, hf)
             times.append(time.perf_counter() - start)
     mg, mh = statistics.median(tg), statistics.median(th)
-    ratio = statistics.median(a / b for a, b in zip(tg, th))
+    ratio = statistics.median(a / b for a, b in zip(tg, th, strict=True))
     print(f"generated {mg * 1000:.0f} ms   transformers {mh * 1000:.0f} ms   median ratio {ratio:.3f} "
           f"(target <= 1.0, aim 0.9; {torch.get_num_threads()} threads, {steps} steps each)")
     return {"generated_ms": mg * 1000, "hf_ms": mh * 1000, "ratio": ratio}

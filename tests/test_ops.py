@@ -95,16 +95,17 @@ def test_op_matches_reference_forward_and_backward(name, tmp_path):
         ir_shapes = ir_shapes * 2
     assert [list(o.shape) for o in outs] == ir_shapes
     tol = TOLERANCE.get(name, 1e-9)
-    for got, want in zip(outs, refs):
+    for got, want in zip(outs, refs, strict=True):
         torch.testing.assert_close(got, want.to(got.dtype), rtol=tol, atol=tol)
     leaves = [t for t in args if t.requires_grad] + list(params.values())
     if not leaves or not any(o.requires_grad for o in outs):
         return
     weights = [torch.randn_like(o) for o in outs]
-    got_grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs, weights)), leaves, allow_unused=True)
-    want_grads = torch.autograd.grad(sum((r.to(o.dtype) * w).sum() for r, o, w in zip(refs, outs, weights)),
-                                     leaves, allow_unused=True)
-    for g, w in zip(got_grads, want_grads):
+    got_loss = sum((o * w).sum() for o, w in zip(outs, weights, strict=True))
+    want_loss = sum((r.to(o.dtype) * w).sum() for r, o, w in zip(refs, outs, weights, strict=True))
+    got_grads = torch.autograd.grad(got_loss, leaves, allow_unused=True)
+    want_grads = torch.autograd.grad(want_loss, leaves, allow_unused=True)
+    for g, w in zip(got_grads, want_grads, strict=True):
         if w is None:
             assert g is None or g.abs().max() == 0
         else:

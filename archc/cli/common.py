@@ -8,7 +8,7 @@ spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
 overrides_argument = click.argument("overrides", nargs=-1)
 
 
-def load(spec: str, overrides) -> "archc.pipeline.Spec":  # noqa: F821
+def load(spec: str, overrides) -> archc.pipeline.Spec:  # noqa: F821
     from archc.pipeline import load_spec
 
     return load_spec(spec, list(overrides))

@@ -94,6 +94,12 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file that cannot be written or read outside the spec (-o into a missing folder)
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        return 2
     except KeyboardInterrupt:
         return 130
     return code if isinstance(code, int) else 0

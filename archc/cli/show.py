@@ -159,7 +159,7 @@ def _print_table(loaded, table: list[dict], totals: dict):
     grid.add_column("output", no_wrap=True)
     grid.add_column("params", justify="right", no_wrap=True)
     grid.add_column("FLOPs/token", justify="right", no_wrap=True)
-    for label, r in zip(labels, table):
+    for label, r in zip(labels, table, strict=True):
         style = "bold" if r.get("repeat") else None
         params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
         grid.add_row(Text(label), r["kind"], r["shape"], params, _num(r["flops_per_token"]), style=style)

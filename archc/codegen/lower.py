@@ -166,7 +166,7 @@ class Lowering:
         local = Namespace(RESERVED_GLOBALS | {"B", "T"})
         arg_names = [local.take(a) for a in args]
         env: dict[tuple, str] = {}
-        for arg, ref in zip(arg_names, ports_in.values()):
+        for arg, ref in zip(arg_names, ports_in.values(), strict=True):
             env[tuple(ref)] = arg
         plan = ClassPlan(name, doc, source, arg_names)
         taken: set[str] = set()
@@ -253,7 +253,7 @@ class Lowering:
         else:
             vars_ = [local.take(f"{name}_{p}") for p in inst["ports_out"]]
             plan.lines.append(f"{', '.join(vars_)} = self.{attr}({args})")
-            for var, ref in zip(vars_, outs):
+            for var, ref in zip(vars_, outs, strict=True):
                 env[tuple(ref)] = var
 
     def lower_repeat(self, group: str, plan: ClassPlan, env: dict, local: Namespace, taken: set):
@@ -307,7 +307,7 @@ class Lowering:
         plan = self.lower_scope("", "Model", "", "", list(inputs), env_ports, outputs)
         outs = [o.strip() for o in plan.returns.split(",")]
         if len(outputs) > 1:
-            plan.returns = "{" + ", ".join(f"{literal(k)}: {v}" for k, v in zip(outputs, outs)) + "}"
+            plan.returns = "{" + ", ".join(f"{literal(k)}: {v}" for k, v in zip(outputs, outs, strict=True)) + "}"
         return plan
 
     # -- paths from the root, for ties and initialisation -------------------------------------------------

@@ -7,7 +7,6 @@ get small distinct sizes). No memory is allocated for weights: the meta device s
 
 from __future__ import annotations
 
-
 from archc.errors import SpecError
 
 SIZES = (2, 3, 5, 7, 11, 13)

@@ -51,6 +51,10 @@ def normalize(value, loc, where: str) -> dict:
     if value is None:
         return {}
     if isinstance(value, dict) and value and not (set(value) <= set(RULE_KEYS)):
+        mixed = [k for k in value if k not in RULE_KEYS]
+        if any(k in RULE_KEYS for k in value):  # {std: 0.02, depht: 12}: a typo, not parameter names
+            raise SpecError(f"unknown key '{mixed[0]}' in init for {where}{did_you_mean(mixed[0], RULE_KEYS)}; "
+                            f"an init rule takes {', '.join(RULE_KEYS)}", loc)
         return {str(k): _rule(v, loc, f"{where} parameter '{k}'") for k, v in value.items()}
     return {"*": _rule(value, loc, where)}
 

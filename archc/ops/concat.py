@@ -20,7 +20,7 @@ class Concat(Op):
         axis = n["dim"] % rank
         total = 0
         for s in shapes:
-            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
+            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):
                 n.fail(f"cannot concat {fmt(shapes[0])} and {fmt(s)} along axis {axis}")
             total = add(total, s[axis])
         return [shapes[0][:axis] + (total,) + shapes[0][axis + 1:]]

@@ -28,14 +28,30 @@ TOP_KEYS = ("vars", "inputs", "outputs", "blocks", "nodes", "init", "name", "doc
 BLOCK_KEYS = ("params", "inputs", "outputs", "nodes", "role", "doc")
 NODE_KEYS = ("op", "block", "in", "repeat", "tie", "init", "doc")
 ROLES = ("attention", "mlp", "norm", "embedding", "head", "other")
+# A 1,000-layer GPT-2 expands to 10,007 nodes in about a second; the cap stops a typo (repeat: 1e9) from
+# running for hours, and is ten times any published model.
+MAX_NODES = 100_000
 _TYPE_NAMES = {int: "an int", float: "a number", bool: "true or false", str: "a string", list: "a list"}
 
 
 def check_name(name, what: str, loc: Loc) -> str:
+    """``name`` if generated code can use it as an identifier: no quotes, spaces or dunders.
+
+    Python keywords (``class``, ``lambda``) are fine: code generation renames them (``class_``), as it does
+    any name that clashes (archc/codegen/names.py).
+    """
     if not isinstance(name, str) or not IDENT.match(name) or name.startswith("__"):
         raise SpecError(f"{what} {name!r} is not a valid name: use letters, digits and '_', not starting with "
                         "a digit or '__'", loc)
     return name
+
+
+def check_finite(value, what: str, loc: Loc) -> None:
+    """Refuse inf and nan anywhere in ``value``: no size or rate is infinite, and JSON cannot hold them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{what} must be finite, got {value!r}", loc)
+    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        check_finite(item, what, loc)
 
 
 def check_attr(op_name: str, attr: str, spec: Attr, value, loc: Loc):
@@ -80,6 +96,7 @@ class Expander:
         self.classes: dict = {}  # (block, binding) -> class_key
         self.top_values: dict = {}
         self.default_init: dict = {}
+        self.active: list[str] = []  # blocks being instantiated, outermost first (a block may not contain itself)
 
     def loc(self, path: tuple) -> Loc:
         return self.composed.loc(path)
@@ -103,8 +120,9 @@ class Expander:
         variables = resolved.get("vars") or {}
         if not isinstance(variables, dict):
             raise SpecError("'vars' must be a mapping of names to values", self.loc(("vars",)))
-        for name in variables:
+        for name, value in variables.items():
             check_name(name, "var name", self.loc(("vars", name)))
+            check_finite(value, f"var '{name}'", self.loc(("vars", name)))
         self.vars = variables
         self.ir.info["vars"] = variables
         self.default_init = init_rules.normalize(resolved.get("init"), self.loc(("init",)), "the spec's init")
@@ -136,6 +154,8 @@ class Expander:
                 if not valid_dim(dim):
                     raise SpecError(f"input '{name}': axis {i} must be a positive int or a name like B, got "
                                     f"{dim!r}", self.loc(("inputs", name, "shape", i)))
+                if isinstance(dim, str):  # symbols become variables of the generated forward()
+                    check_name(dim, f"input '{name}': axis", self.loc(("inputs", name, "shape", i)))
             self.ir.add(Node(name, "input", attrs, [], loc))
             self.ir.info["inputs"][name] = {"shape": attrs["shape"], "dtype": attrs["dtype"]}
             values[name] = {"": (name, "out"), "out": (name, "out")}
@@ -143,9 +163,10 @@ class Expander:
 
     def declare_outputs(self, outputs, scope: _Scope, nodes: dict):
         where = self.loc(("outputs",))
-        if outputs is None:
+        if outputs is None:  # the last node; each of its outputs when it has several (split)
             last = list(nodes)[-1]
-            outputs = {last: last}
+            ports = [p for p in scope.values[last] if p]
+            outputs = {last: last} if "" in scope.values[last] else {f"{last}_{p}": f"{last}.{p}" for p in ports}
         elif isinstance(outputs, str):
             outputs = {outputs.split(".")[0]: outputs}
         elif isinstance(outputs, list):
@@ -285,15 +306,18 @@ class Expander:
                                 f"{did_you_mean(unknown[0], [q.name for q in ports])}; ports: "
                                 f"{', '.join(q.name for q in ports)}", loc)
             given = spec_in
+            where = {p: ("in", p) for p in spec_in}  # port -> its path below the node, for error locations
         else:
             refs = spec_in if isinstance(spec_in, list) else [spec_in]
             if ports and ports[0].variadic:
                 given = {ports[0].name: refs}
+                where = {ports[0].name: ("in",)}
             else:
                 if len(refs) > len(ports):
                     raise SpecError(f"op '{op.name}' takes at most {len(ports)} input(s) "
                                     f"({', '.join(q.name for q in ports)}), got {len(refs)}", loc)
                 given = {ports[i].name: r for i, r in enumerate(refs)}
+                where = {ports[i].name: ("in", i) if isinstance(spec_in, list) else ("in",) for i in range(len(refs))}
         wired = []
         for port in ports:
             ref = given.get(port.name)
@@ -303,12 +327,13 @@ class Expander:
                 continue
             if port.variadic:
                 refs = ref if isinstance(ref, list) else [ref]
-                for r in refs:
-                    wired.append((port.name, *self.lookup(r, scope, loc, what)))
+                for i, r in enumerate(refs):
+                    sub = where[port.name] + ((i,) if isinstance(ref, list) else ())
+                    wired.append((port.name, *self.lookup(r, scope, scope.loc(path + sub), what)))
             else:
                 if isinstance(ref, list):
                     raise SpecError(f"input '{port.name}' of op '{op.name}' takes one tensor", loc)
-                wired.append((port.name, *self.lookup(ref, scope, loc, what)))
+                wired.append((port.name, *self.lookup(ref, scope, scope.loc(path + where[port.name]), what)))
         return wired
 
     def expand_op(self, name: str, body: dict, scope: _Scope, path: tuple, key: str | None = None) -> dict:
@@ -339,8 +364,8 @@ class Expander:
 
     # -- blocks --------------------------------------------------------------------------------------------
 
-    def resolve_block(self, block: str, binding: dict, loc: Loc) -> dict:
-        """The block body resolved for one parameter binding, cached."""
+    def resolve_block(self, block: str, binding: dict, loc: Loc, key_loc=None) -> dict:
+        """The block body resolved for one parameter binding, cached. ``key_loc(param)`` locates a binding."""
         cache_key = (block, repr(sorted(binding.items())))
         hit = self.block_cache.get(cache_key)
         if hit is not None:
@@ -358,7 +383,9 @@ class Expander:
             raise SpecError(f"'params' of block '{block}' must map names to defaults", self.loc(bpath + ("params",)))
         for p in binding:
             if p not in declared:
-                raise SpecError(f"block '{block}' has no parameter '{p}'{did_you_mean(p, declared)}", loc)
+                takes = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"
+                raise SpecError(f"block '{block}' has no parameter '{p}'{did_you_mean(p, [*declared, *NODE_KEYS])}"
+                                f"{takes}", key_loc(p) if key_loc else loc)
         params = {**declared, **binding}
         tree = {"vars": self.vars, "params": params, "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
 
@@ -372,6 +399,7 @@ class Expander:
         resolved = resolve_tree(tree, loc_of)
         for p, v in resolved["params"].items():
             check_name(p, "parameter name", self.loc(bpath + ("params", p)))
+            check_finite(v, f"parameter '{p}' of block '{block}'", loc_of(("params", p)))
             if v is None:
                 raise SpecError(f"block '{block}' needs parameter '{p}'", loc)
         inputs = raw.get("inputs", ["x"])
@@ -416,16 +444,22 @@ class Expander:
         if not isinstance(block, str) or block not in self.blocks:
             raise SpecError(f"unknown block '{block}'{did_you_mean(block, self.blocks)}",
                             scope.loc(path + ("block",)))
+        if block in self.active:
+            chain = " -> ".join(self.active[self.active.index(block):] + [block])
+            raise SpecError(f"block '{block}' contains itself ({chain})", scope.loc(path + ("block",)))
         for k in ("tie",):
             if k in body:
                 raise SpecError(f"'{k}' applies to op nodes, not to block '{name}'", scope.loc(path + (k,)))
         binding = {k: v for k, v in body.items() if k not in NODE_KEYS}
-        entry = self.resolve_block(block, binding, loc)
+        entry = self.resolve_block(block, binding, loc, lambda p: scope.loc(path + (p,)))
         count = body.get("repeat", 1)
         if not isinstance(count, int) or isinstance(count, bool):
             raise SpecError(f"repeat must be an int, got {count!r}", scope.loc(path + ("repeat",)))
         if count < 1:
             raise SpecError(f"repeat must be at least 1, got {count}", scope.loc(path + ("repeat",)))
+        if count > MAX_NODES:
+            raise SpecError(f"repeat {count:,} is above archc's limit of {MAX_NODES:,} nodes",
+                            scope.loc(path + ("repeat",)))
         ports = entry["inputs"]
         spec_in = body["in"]
         if isinstance(spec_in, dict):
@@ -439,7 +473,7 @@ class Expander:
             if len(refs) != len(ports):
                 raise SpecError(f"block '{block}' takes {len(ports)} input(s) ({', '.join(ports)}), got "
                                 f"{len(refs)}", scope.loc(path + ("in",)))
-            given = dict(zip(ports, refs))
+            given = dict(zip(ports, refs, strict=True))
         missing = [p for p in ports if p not in given]
         if missing:
             raise SpecError(f"block '{block}' needs input '{missing[0]}'", scope.loc(path + ("in",)))
@@ -452,11 +486,16 @@ class Expander:
             self.ir.info["repeats"][group] = {"block": block, "class_key": entry["class_key"], "count": count,
                                               "loc": _loc_list(loc), "parent": scope.instance}
         value = None
+        self.active.append(block)
         for i in range(count):
             inst = f"{group}.{i}" if (count > 1 or "repeat" in body) else group
             value = self.instantiate(entry, block, inst, bound, scope, loc, group if inst != group else None, i)
+            if len(self.ir) > MAX_NODES:
+                raise SpecError(f"the model expands to more than {MAX_NODES:,} nodes (archc's limit) at "
+                                f"'{inst}'", loc)
             if count > 1:  # the first input is carried; the others (RoPE tables, memory) go to every iteration
                 bound = {**bound, ports[0]: value[""]}
+        self.active.pop()
         if count > 1 or "repeat" in body:
             self.ir.info["repeats"][group]["ports_out"] = {p: list(v) for p, v in value.items() if p}
         return value

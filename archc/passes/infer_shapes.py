@@ -24,7 +24,7 @@ def node_view(ir: IR, node: Node) -> NodeView:
         shape = src_node.meta["shapes"][output_names(OPS[src_node.op], src_node.attrs).index(src_port)]
         if isinstance(shapes.get(port), list):
             shapes[port].append(tuple(shape))
-            sources.setdefault(port, []).append(src)
+            sources.setdefault(port, []).append(f"{src} {fmt(shape)}")
         else:
             shapes[port] = tuple(shape)
             sources[port] = src
@@ -32,7 +32,7 @@ def node_view(ir: IR, node: Node) -> NodeView:
     def fail(message: str, attr: str | None = None):
         loc = node.attr_locs.get(attr, node.loc) if attr else node.loc
         if "cannot add" in message or "cannot multiply" in message or "cannot concat" in message:
-            message += f" (inputs from {', '.join(sources.get('x', []))})"
+            message += f" (inputs: {', '.join(sources.get('x', []))})"
         raise SpecError(f"{node.key}: {message}", loc)
 
     return NodeView(node.key, node.attrs, shapes, fail)
@@ -62,7 +62,7 @@ def infer_shapes(ir: IR) -> IR:
         op.check(view)
         shapes = op.infer(view)
         node.meta["shapes"] = [list(s) for s in shapes]
-    for scope, inst in ir.info["instances"].items():
+    for inst in ir.info["instances"].values():
         if inst["repeat"] is None:
             continue
         src_in = next(iter(inst["ports_in"].values()))

@@ -135,7 +135,9 @@ class _Composer:
             candidate = (root / (rel + ".yaml"))
             if candidate.is_file():
                 if root.resolve() not in candidate.resolve().parents:
-                    raise SpecError(f"{what} '{rel}' points outside {root}", cited)
+                    raise SpecError(f"{what} '{rel}' is a link to {candidate.resolve()}, outside "
+                                    f"{root.resolve()}: config groups stay in the spec's folder or the catalog",
+                                    cited)
                 return candidate
         options = sorted({p.stem for root in self.search for p in (root / Path(rel).parent).glob("*.yaml")})
         where = " or ".join(str(r) for r in self.search)
@@ -282,24 +284,29 @@ def _apply_value_override(composer: _Composer, ov: Override):
                 composer.origins[keys[: depth + 1]] = Origin("override", ov.loc, ov.text)
             else:
                 raise SpecError(f"bad override '{ov.text}': no key '{'.'.join(keys[: depth + 1])}' in the spec"
-                                f"{did_you_mean(key, parent)}", ov.loc)
+                                f"{_did_you_mean_key(keys[:depth], key, parent)}", ov.loc)
         parent = child
     last = keys[-1]
     exists = last in parent
     if ov.kind == "delete":
         if not exists:
-            raise SpecError(f"bad override '{ov.text}': no key '{ov.key}' to delete{did_you_mean(last, parent)}",
-                            ov.loc)
+            raise SpecError(f"bad override '{ov.text}': no key '{ov.key}' to delete"
+                            f"{_did_you_mean_key(keys[:-1], last, parent)}", ov.loc)
         del parent[last]
         _forget(composer.origins, keys)
         composer.origins.pop(keys, None)
         return
     if ov.kind == "change" and not exists:
-        raise SpecError(f"bad override '{ov.text}': no key '{ov.key}' in the spec{did_you_mean(last, parent)}; "
-                        f"use '+{ov.text}' to add one", ov.loc)
+        raise SpecError(f"bad override '{ov.text}': no key '{ov.key}' in the spec"
+                        f"{_did_you_mean_key(keys[:-1], last, parent)}; use '+{ov.text}' to add one", ov.loc)
     if ov.kind == "add" and exists:
         raise SpecError(f"bad override '{ov.text}': '{ov.key}' already exists; use '{ov.text[1:]}' to change it",
                         ov.loc)
     _forget(composer.origins, keys)
     parent[last] = ov.value
     _record(ov.value, keys, composer.origins, lambda p: Origin("override", ov.loc, ov.text))
+
+
+def _did_you_mean_key(prefix: tuple, key: str, siblings) -> str:
+    """`` (did you mean 'vars.d_model'?)``: the closest sibling of ``key``, as a full dotted path."""
+    return did_you_mean(key, siblings, "".join(f"{p}." for p in prefix))

@@ -63,6 +63,8 @@ def safe_eval(text: str):
             left, right = walk(node.left), walk(node.right)
             if isinstance(node.op, ast.Pow) and abs(right) > 64:
                 raise ValueError("exponent above 64")
+            if isinstance(node.op, ast.Pow) and isinstance(left, int) and left.bit_length() * abs(right) > 4096:
+                raise ValueError("result above 2**4096")  # (10**64)**64**... would take all memory
             return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](walk(node.operand))

@@ -20,6 +20,16 @@ except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
+_UNSUPPORTED_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"  # a plain '=' (YAML 1.1's "default value" key): just a string
+
+# Limits that keep hostile input from exhausting the stack or memory. The catalog's specs nest 7 levels deep
+# and hold about 300 values; libyaml's composer recurses in C and crashes the process near 100,000 levels,
+# and a chain of aliases (the "billion laughs") expands exponentially, so both are bounded before building.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
 
 
 class Located:
@@ -37,35 +47,101 @@ def _loc(file: str, node) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
 
 
-def _build(node, path: tuple, file: str, locs: dict, constructor):
+class _Budget:
+    """What one file may still build: values left, and the collections being built (to catch alias cycles)."""
+
+    def __init__(self):
+        self.values = MAX_VALUES
+        self.open: set[int] = set()
+
+
+def _build(node, path: tuple, file: str, locs: dict, constructor, budget: _Budget):
     locs.setdefault(path, _loc(file, node))
-    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+    budget.values -= 1
+    if budget.values < 0:  # reported at the top-level key being built: an aliased node's mark is elsewhere
+        raise SpecError(f"too many values (over {MAX_VALUES:,}): YAML aliases expand to more than a spec holds",
+                        locs.get(path[:1], _loc(file, node)))
+    if len(path) > MAX_DEPTH:
+        raise SpecError(f"nested deeper than {MAX_DEPTH} levels", _loc(file, node))
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, file, constructor)
+    if node.tag not in _PLAIN_TAGS:
         raise SpecError(f"YAML tag {node.tag!r} refused: a spec is data, tags that build objects are not "
                         "allowed", _loc(file, node))
+    if id(node) in budget.open:
+        raise SpecError("a YAML alias refers to a collection that contains it", _loc(file, node))
+    budget.open.add(id(node))
+    try:
+        return _collection(node, path, file, locs, constructor, budget)
+    finally:
+        budget.open.discard(id(node))
+
+
+def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _Budget):
     if isinstance(node, yaml.MappingNode):
-        constructor.flatten_mapping(node)  # YAML merge keys (<<) become plain entries
+        own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        constructor.flatten_mapping(node)  # YAML merge keys (<<) become plain entries, placed first
+        n_merged = len(node.value) - own
         out: dict = {}
-        for key_node, value_node in node.value:
+        merged: set = set()  # keys taken from a merge: a later merge or the mapping's own key replaces them
+        for i, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise SpecError("a mapping key must be a plain scalar", _loc(file, key_node))
-            key = constructor.construct_object(key_node)
+            key = _scalar(key_node, file, constructor)
             if not isinstance(key, (str, int, bool)) or key is None:
                 raise SpecError(f"a mapping key must be a name, not {key!r}", _loc(file, key_node))
             key = str(key) if not isinstance(key, str) else key
-            if key in out:
+            if key in out and key not in merged:
                 first = locs[path + (key,)]
                 raise SpecError(f"duplicate key '{key}' (first defined at line {first.line})",
                                 _loc(file, key_node))
+            if key in out:
+                _forget(locs, path + (key,))
+            (merged.add if i < n_merged else merged.discard)(key)
             locs[path + (key,)] = _loc(file, key_node)
-            out[key] = _build(value_node, path + (key,), file, locs, constructor)
+            out[key] = _build(value_node, path + (key,), file, locs, constructor, budget)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(v, path + (i,), file, locs, constructor) for i, v in enumerate(node.value)]
-    value = constructor.construct_object(node)
-    if isinstance(value, (bytes, bytearray)) or type(value).__module__ == "datetime":
-        raise SpecError(f"unsupported YAML value {node.value!r}: use a number, a string or a boolean",
+    return [_build(v, path + (i,), file, locs, constructor, budget) for i, v in enumerate(node.value)]
+
+
+def _forget(locs: dict, path: tuple) -> None:
+    """Drop the locations recorded under ``path`` (a merged value that the mapping's own key replaces)."""
+    for p in [p for p in locs if p[: len(path)] == path]:
+        del locs[p]
+
+
+def _scalar(node, file: str, constructor):
+    """A plain scalar: str, int, float, bool or None. Dates, binary and Python tags are refused."""
+    if node.tag in _UNSUPPORTED_TAGS:
+        raise SpecError(f"unsupported YAML value {_short(node.value)}: use a number, a string or a boolean",
                         _loc(file, node))
-    return value
+    if node.tag == _VALUE_TAG:
+        return node.value
+    if node.tag not in _SCALAR_TAGS:
+        raise SpecError(f"YAML tag {node.tag!r} refused: a spec is data, tags that build objects are not "
+                        "allowed", _loc(file, node))
+    try:
+        return constructor.construct_object(node)
+    except (ValueError, KeyError, IndexError):  # '!!int abc', '!!bool maybe', an empty '!!int', 5,000 digits
+        kind = node.tag.rsplit(":", 1)[-1]
+        problem = "is too long for a number" if len(node.value) > 1000 else f"is not a valid {kind}"
+        raise SpecError(f"{_short(node.value)} {problem}", _loc(file, node)) from None
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting beyond MAX_DEPTH from libyaml's event stream (iterative) before composing (recursive)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"nested deeper than {MAX_DEPTH} levels", _loc(file, event))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _package_header(text: str) -> str | None:
@@ -86,6 +162,7 @@ def parse_yaml_text(text: str, file: str) -> Located:
     if "\x00" in text:
         raise SpecError("not a YAML file (binary content)", Loc(file, 1, 1))
     try:
+        _check_depth(text, file)
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
@@ -95,7 +172,7 @@ def parse_yaml_text(text: str, file: str) -> Located:
                 kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
                 raise SpecError(f"a spec must be a YAML mapping, not {kind}", _loc(file, root))
             locs: dict[tuple, Loc] = {}
-            data = _build(root, (), file, locs, loader)
+            data = _build(root, (), file, locs, loader, _Budget())
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
