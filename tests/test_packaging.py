@@ -16,8 +16,9 @@ from tests.conftest import ROOT
 @pytest.mark.slow
 def test_wheel_ships_catalog_and_templates_and_works_outside_the_checkout(tmp_path):
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(wheels), str(ROOT)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = wheels.glob("archc-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("archc/_data/specs/llama.yaml", "archc/_data/specs/ffn/swiglu.yaml",
