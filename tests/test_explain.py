@@ -69,7 +69,7 @@ def test_interpolation_shows_raw_and_resolved_and_what_it_reads(in_root):
 def test_ir_attribute_through_block_params_to_vars(in_root):
     found = explain("specs/gpt2.yaml", "h.3.mlp.up.out_features")
     assert (found.value, found.raw) == (3072, "${params.d_ff}")
-    assert origin(found) == ("group", ("specs/ffn/gelu_mlp.yaml", 9, 20), "ffn=gelu_mlp")
+    assert origin(found) == ("group", ("specs/ffn/gelu_mlp.yaml", 10, 20), "ffn=gelu_mlp")
     chain = [found]
     while chain[-1].via:
         (nxt,) = chain[-1].via
@@ -89,8 +89,8 @@ def test_attribute_the_spec_did_not_set_is_the_op_default(in_root):
 @pytest.mark.parametrize("key, value, where", [
     ("nodes.head.bias", False, ("specs/gpt2.yaml", 58, 58)),
     ("head.bias", False, ("specs/gpt2.yaml", 58, 58)),
-    ("blocks.ffn.params.d_ff", 3072, ("specs/ffn/gelu_mlp.yaml", 5, 3)),
-    ("h.0.ln_1.eps", 1e-5, ("specs/norm/layernorm.yaml", 4, 25)),
+    ("blocks.ffn.params.d_ff", 3072, ("specs/ffn/gelu_mlp.yaml", 6, 3)),
+    ("h.0.ln_1.eps", 1e-5, ("specs/norm/layernorm.yaml", 5, 25)),
     ("inputs.tokens.dtype", "int64", ("specs/gpt2.yaml", 26, 27)),
     ("tokens.dtype", "int64", ("specs/gpt2.yaml", 26, 27)),
     ("h.11.attn.init", {"o_proj.weight": {"std": 0.02, "depth": 12}}, ("specs/gpt2.yaml", 40, 9)),
@@ -152,7 +152,7 @@ def test_cli_json():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert (data["key"], data["value"], data["raw"]) == ("layers.0.mlp.up.bias", False, "${params.bias}")
-    assert data["origin"] == {"kind": "group", "file": "specs/ffn/swiglu.yaml", "line": 9, "column": 59,
+    assert data["origin"] == {"kind": "group", "file": "specs/ffn/swiglu.yaml", "line": 10, "column": 59,
                               "detail": "ffn=swiglu"}
     assert data["via"][0]["key"] == "blocks.ffn.params.bias"
 

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from archc.codegen.fusions import find_fusions
 from archc.codegen.names import RESERVED_GLOBALS, Namespace, class_name, module_attr
 from archc.errors import Loc, SpecError
 from archc.ir.graph import IR, Node
@@ -30,6 +31,7 @@ class Call:
     shapes: dict  # port -> input shape
     out_shape: list
     sym: dict  # symbol -> expression giving its size at run time ('B' -> 'x.size(0)')
+    producer: str = ""  # for a fused pair: the name of the node printed together with this one
 
     @property
     def a(self) -> dict:
@@ -93,6 +95,9 @@ class Lowering:
         self.features: set[str] = set()
         self.order = {key: i for i, key in enumerate(ir.graph.nodes)}
         self.children = self._index_children()
+        self.fusions = find_fusions(ir)  # consumer key -> (Fusion, producer node)
+        self.fused_producers = {producer.key for _, producer in self.fusions.values()}
+        self.fused_used: list[str] = []
 
     # -- scope structure ---------------------------------------------------------------------------------
 
@@ -190,6 +195,12 @@ class Lowering:
 
     def lower_node(self, node: Node, plan: ClassPlan, env: dict, local: Namespace, taken: set):
         op = OPS[node.op]
+        if node.key in self.fused_producers:  # printed by its consumer (archc/codegen/fusions.py)
+            env[(node.key, "out")] = self._expr(env, node.inputs[0][1:])
+            return
+        if node.key in self.fusions:
+            self.lower_fused(node, plan, env, local, taken)
+            return
         template = self.templates.get(node.op)
         if template is None:
             raise SpecError(f"{node.key}: op '{node.op}' has no PyTorch template (templates/ops/{node.op}.j2); "
@@ -211,6 +222,20 @@ class Lowering:
         else:
             for i, port in enumerate(names):
                 env[(node.key, port)] = f"{call.var}[{i}]"
+
+    def lower_fused(self, node: Node, plan: ClassPlan, env: dict, local: Namespace, taken: set):
+        fusion, producer = self.fusions[node.key]
+        template = self.templates[f"fused/{fusion.template}"]
+        self.ops_used.update((node.op, producer.op))
+        if fusion.template not in self.fused_used:
+            self.fused_used.append(fusion.template)
+        call = self.make_call(node, env, local, taken)
+        call.producer = producer.name
+        produced = [i for i, (_, src, _) in enumerate(node.inputs) if src == producer.key][0]
+        operands = [call.ports["x"][i] for i in range(2)]
+        first, other = operands[produced], operands[1 - produced]
+        plan.lines.extend(template.module.forward(call, first, other).strip().splitlines())
+        env[(node.key, "out")] = call.var
 
     def make_call(self, node: Node, env: dict, local: Namespace, taken: set) -> Call:
         op = OPS[node.op]

@@ -78,6 +78,10 @@ def op_templates() -> dict:
         path = Path(templates_dir()) / "ops" / f"{name}.j2"
         if path.is_file():
             out[name] = env.get_template(f"ops/{name}.j2")
+    from archc.codegen.fusions import FUSIONS
+
+    for fusion in FUSIONS:
+        out[f"fused/{fusion.template}"] = env.get_template(f"fused/{fusion.template}.j2")
     return out
 
 
@@ -121,6 +125,10 @@ def render(spec) -> str:
             name = getattr(lowering.templates[op].module, "support", None)
             if name and name not in support:
                 support.append(name)
+    for name in lowering.fused_used:
+        fused_support = getattr(lowering.templates[f"fused/{name}"].module, "support", None)
+        if fused_support and fused_support not in support:
+            support.append(fused_support)
     if "attention" in support and "rope" in support:  # apply_rope is defined beside RotaryTables, before use
         support.remove("rope")
         support.insert(support.index("attention"), "rope")
