@@ -75,14 +75,21 @@ def bench_scaling() -> dict:
     from archc.pipeline import load_spec
 
     nodes = len(load_spec(ROOT / "specs/llama.yaml", ["vars.n_layers=1000"]).ir)
+    inproc = {}
+    for n in (10, 100, 1000):  # the analysis alone, start-up excluded: this part must grow linearly
+        start = time.perf_counter()
+        load_spec(ROOT / "specs/llama.yaml", [f"vars.n_layers={n}"])
+        inproc[n] = time.perf_counter() - start
     base = out[10]
     for n, t in out.items():
-        print(f"n_layers={n:>5}: {t:.3f} s")
+        print(f"n_layers={n:>5}: {t:.3f} s cold process, {inproc[n]:.3f} s load_spec in process")
+    print(f"in-process ratios: 100/10 layers {inproc[100] / inproc[10]:.1f}x, 1000/100 layers "
+          f"{inproc[1000] / inproc[100]:.1f}x (linear: 10x)")
     per_layer = (out[1000] - out[100]) / 900 * 1000
     print(f"1000 layers = {nodes:,} IR nodes in {out[1000]:.2f} s (target < 3 s); "
           f"marginal cost {per_layer:.2f} ms/layer; 1000/100 layers: {out[1000] / out[100]:.1f}x, "
           f"1000/10: {out[1000] / base:.1f}x (start-up of {base:.2f} s included)")
-    return {"seconds": out, "nodes_1000": nodes, "ms_per_layer": per_layer}
+    return {"seconds": out, "in_process_seconds": inproc, "nodes_1000": nodes, "ms_per_layer": per_layer}
 
 
 def bench_build() -> dict:
