@@ -378,75 +378,63 @@ class Lowering:
                 skip = True
         return ".".join(out)
 
+    def once_per_template(self, nodes):
+        """(node, loops, expr) for the first node of each template key: one entry for all repeat iterations."""
+        seen = set()
+        for node in nodes:
+            tkey = self.template_key(node.key)
+            if tkey not in seen:
+                seen.add(tkey)
+                yield (node, *self.access(node.key))
+
+    @staticmethod
+    def nest(loops: list[tuple[str, str]], stmts: list[str]) -> list[str]:
+        """``stmts`` inside ``for var in iterable:`` loops, outermost first."""
+        lines, pad = [], ""
+        for var, iterable in loops:
+            lines.append(f"{pad}for {var} in {iterable}:")
+            pad += "    "
+        return lines + [pad + s for s in stmts]
+
     def ties(self) -> list[str]:
         lines = []
-        seen = set()
-        for node in self.ir.nodes():
-            tied = node.meta.get("tied")
-            if not tied:
-                continue
-            tkey = self.template_key(node.key)
-            if tkey in seen:
-                continue
-            seen.add(tkey)
-            loops, expr = self.access(node.key)
+        for node, loops, expr in self.once_per_template(n for n in self.ir.nodes() if n.meta.get("tied")):
             _, target = self.access(node.tie)
-            pad = ""
-            for var, iterable in loops:
-                lines.append(f"{pad}for {var} in {iterable}:")
-                pad += "    "
-            for param, target_param in tied.items():
-                tparam = target_param[len(node.tie) + 1:]
-                lines.append(f"{pad}{expr}.{param} = {target}.{tparam}  # tied: "
-                             f"{self.source_name(node.attr_locs.get('tie', node.loc), node.name)}")
+            where = self.source_name(node.attr_locs.get("tie", node.loc), node.name)
+            stmts = [f"{expr}.{param} = {target}.{target_param[len(node.tie) + 1:]}  # tied: {where}"
+                     for param, target_param in node.meta["tied"].items()]
+            lines.extend(self.nest(loops, stmts))
         return lines
 
     def init_lines(self) -> list[str]:
         """Statements for ``reset_parameters``: the spec's default, then per-node choices."""
         lines = []
         default = self.ir.info.get("default_init", {}).get("*")
-        if default:
-            lines.append("# spec default: " + describe_rule(default) + " (norm scales stay 1)")
-            lines.append("for name, p in self.named_parameters():")
-            if default["kind"] == "normal":
-                lines.append("    if name.endswith(\"bias\"):")
-                lines.append("        nn.init.zeros_(p)")
-                lines.append("    elif p.dim() >= 2:")
-                lines.append(f"        nn.init.normal_(p, mean=0.0, std={init_std(default)})")
-            elif init_call(default, "p"):
-                lines.append(f"    {init_call(default, 'p')}")
-            else:
-                lines[-2:] = []
-        seen = set()
-        for node in self.ir.nodes():
-            if not node.init:
-                continue
-            tkey = self.template_key(node.key)
-            if tkey in seen:
-                continue
-            seen.add(tkey)
-            loops, expr = self.access(node.key)
-            params = list(node.meta["params"])
+        if default and default["kind"] == "normal":
+            lines += ["# spec default: " + describe_rule(default) + " (norm scales stay 1)",
+                      "for name, p in self.named_parameters():",
+                      "    if name.endswith(\"bias\"):",
+                      "        nn.init.zeros_(p)",
+                      "    elif p.dim() >= 2:",
+                      f"        nn.init.normal_(p, mean=0.0, std={init_std(default)})"]
+        elif default and init_call(default, "p"):
+            lines += ["# spec default: " + describe_rule(default), "for p in self.parameters():",
+                      f"    {init_call(default, 'p')}"]
+        for node, loops, expr in self.once_per_template(n for n in self.ir.nodes() if n.init):
+            params = node.meta["params"]
             stmts = []
             for name, rule in node.init.items():
-                targets = params if name == "*" else [name]
-                for param in targets:
-                    if name == "*" and rule["kind"] == "normal" and (param.endswith("bias") or
-                                                                     len(node.meta["params"][param]) < 2):
+                for param in (params if name == "*" else [name]):
+                    if name == "*" and rule["kind"] == "normal" and (param.endswith("bias") or len(params[param]) < 2):
                         stmt = f"nn.init.zeros_({expr}.{param})" if param.endswith("bias") else None
                     else:
                         stmt = init_call(rule, f"{expr}.{param}")  # None: PyTorch's default
                     if stmt:
                         stmts.append(stmt)
-            if not stmts:
-                continue
-            where = self.source_name(node.attr_locs.get("init", node.loc), node.name)
-            lines.append(f"# {where}: " + "; ".join(describe_rule(rule, name) for name, rule in node.init.items()))
-            pad = ""
-            for var, iterable in loops:
-                lines.append(f"{pad}for {var} in {iterable}:")
-                pad += "    "
-            lines.extend(pad + s for s in stmts)
+            if stmts:
+                where = self.source_name(node.attr_locs.get("init", node.loc), node.name)
+                lines.append(f"# {where}: " + "; ".join(describe_rule(rule, name) for name, rule in node.init.items()))
+                lines.extend(self.nest(loops, stmts))
         return lines
 
 
