@@ -55,9 +55,20 @@ def build(spec, overrides, output, force, verify):
         if current != source and (current is None or is_edited(current)):
             raise SpecError(f"refusing to overwrite {output}: it was edited since archc wrote it (or archc did not "
                             "write it); use --force to replace it", Loc(str(target)))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        raise SpecError(f"cannot write {output}: no such directory {target.parent}", Loc(str(target)))
+    # write beside the target and rename, so an interrupted build never leaves half a file; keep the
+    # target's permissions (mkstemp's are 0600), or the umask's for a new file
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(source)
+    os.chmod(tmp, mode)
     os.replace(tmp, target)
     click.echo(f"wrote {output} ({source.count(chr(10)):,} lines)", err=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

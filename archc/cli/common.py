@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-spec_argument = click.argument("spec", type=click.Path(dir_okay=False))
+spec_argument = click.argument("spec", type=click.Path())  # archc itself says "is a directory", on one line
 overrides_argument = click.argument("overrides", nargs=-1)
 
 

@@ -10,7 +10,7 @@ from archc.errors import COMMAND_LINE, Loc, SpecError
 
 
 @click.command("import-hf")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the spec here (default: standard output).")
 def import_hf(config, output):

@@ -12,7 +12,7 @@ SEVERITY_ORDER = ("error", "warning", "info")
 
 
 @click.command()
-@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.argument("spec", required=False, type=click.Path())
 @overrides_argument
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format; json is a list of findings for scripts.")

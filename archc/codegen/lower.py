@@ -54,6 +54,7 @@ class ClassPlan:
     doc: str
     source: str
     args: list[str]
+    arg_types: list[str] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     returns: str = ""
@@ -173,7 +174,9 @@ class Lowering:
         env: dict[tuple, str] = {}
         for arg, ref in zip(arg_names, ports_in.values(), strict=True):
             env[tuple(ref)] = arg
-        plan = ClassPlan(name, doc, source, arg_names)
+        types = ["tuple[torch.Tensor, torch.Tensor]" if self.ir.node(ref[0]).op == "rope" else "torch.Tensor"
+                 for ref in ports_in.values()]  # rope tables travel as a (cos, sin) pair
+        plan = ClassPlan(name, doc, source, arg_names, types)
         taken: set[str] = set()
         for kind, key in self.children.get(scope, []):
             if kind == "node":
@@ -332,7 +335,8 @@ class Lowering:
         plan = self.lower_scope("", "Model", "", "", list(inputs), env_ports, outputs)
         outs = [o.strip() for o in plan.returns.split(",")]
         if len(outputs) > 1:
-            plan.returns = "{" + ", ".join(f"{literal(k)}: {v}" for k, v in zip(outputs, outs, strict=True)) + "}"
+            # output names are validated identifiers, so double quotes need no escaping (ruff format's style)
+            plan.returns = "{" + ", ".join(f'"{k}": {v}' for k, v in zip(outputs, outs, strict=True)) + "}"
         return plan
 
     # -- paths from the root, for ties and initialisation -------------------------------------------------
@@ -360,6 +364,22 @@ class Lowering:
                 expr = f"{expr}.{attr}"
             i += 1
         return loops, expr
+
+    def state_path(self, key: str) -> str:
+        """The generated module's path for IR key ``key``: the same, except names Python or nn.Module
+        forbid as attributes (``class`` -> ``class_``)."""
+        parts = key.split(".")
+        out, prefix, i = [], "", 0  # prefix follows iteration 0 of each repeat, the one that was lowered
+        while i < len(parts):
+            prefix = parts[i] if not prefix else f"{prefix}.{parts[i]}"
+            if prefix in self.attr_of:
+                out.append(self.attr_of[prefix])
+            if prefix in self.repeats and i + 1 < len(parts):
+                out.append(parts[i + 1])
+                prefix = f"{prefix}.0"
+                i += 1
+            i += 1
+        return ".".join(out)
 
     def template_key(self, key: str) -> str:
         """'h.3.attn' -> 'h.*.attn': one entry for all iterations of a repeat."""

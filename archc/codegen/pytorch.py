@@ -39,7 +39,8 @@ def environment():
         _env.filters["lit"] = literal
         _env.filters["shape"] = lambda s: "(" + fmt(s)[1:-1] + ")"
         _env.filters["member"] = _member_line
-        _env.filters["typed"] = lambda args: ", ".join(f"{a}: torch.Tensor" for a in args)
+        _env.filters["typed"] = lambda plan: ", ".join(f"{a}: {t}" for a, t in zip(plan.args, plan.arg_types,
+                                                                                    strict=True))
     return _env
 
 
@@ -146,6 +147,8 @@ def render(spec) -> str:
         "model": model,
         "ties": ties,
         "init_lines": init_lines,
+        "table_classes": [cls for name, cls in (("rope", "RotaryTables"), ("sinusoidal", "SinusoidalPositions"))
+                          if name in support],
         "n_outputs": len(ir.info["outputs"]),
         "uses_math": False,
         "uses_f": True,
@@ -194,6 +197,22 @@ def is_edited(text: str) -> bool:
     """True when ``text`` is not an untouched archc file (edited since, or not ours at all)."""
     recorded, body = split_header(text)
     return recorded is None or recorded != body_hash(body)
+
+
+def state_dict_names(spec) -> dict[str, str]:
+    """IR parameter key (scope + parameter name) -> the key in the generated model's state dict.
+
+    The two are equal unless a node is named like a Python keyword or an nn.Module attribute.
+    """
+    ir = spec.ir
+    lowering = Lowering(ir, op_templates(), source_name)
+    lowering.model()
+    names = {}
+    for node in ir.nodes():
+        params = list(node.meta["params"]) + list(node.meta.get("tied", {}))
+        for param in params:
+            names[f"{node.key}.{param}"] = f"{lowering.state_path(node.key)}.{param}"
+    return names
 
 
 def build_source(spec) -> str:

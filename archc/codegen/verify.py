@@ -7,7 +7,7 @@ get small distinct sizes). No memory is allocated for weights: the meta device s
 
 from __future__ import annotations
 
-from archc.errors import SpecError
+from archc.errors import Loc, SpecError
 
 SIZES = (2, 3, 5, 7, 11, 13)
 
@@ -26,6 +26,10 @@ def verify(spec, source: str) -> str:
     for n in ir.nodes():
         for p, target in n.meta.get("tied", {}).items():
             expected[f"{n.key}.{p}"] = tuple(ir.node(n.tie).meta["params"][target[len(n.tie) + 1:]])
+    from archc.codegen.pytorch import state_dict_names
+
+    renamed = state_dict_names(spec)
+    expected = {renamed[k]: v for k, v in expected.items()}
     got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = []
     for key in sorted(set(expected) - set(got)):
@@ -58,7 +62,8 @@ def verify(spec, source: str) -> str:
         if got_shape != want_shape:
             problems.append(f"output {name} has shape {got_shape}, the IR says {want_shape}")
     if problems:
-        raise SpecError("verify failed: " + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+        raise SpecError("verify failed: " + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""),
+                        Loc(spec.path))
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in outs.items())
     sizes = ", ".join(f"{k}={v}" for k, v in symbols.items())
     return f"verified: {n_params:,} parameters, {len(got)} state-dict entries, outputs {shapes} at {sizes}"

@@ -108,7 +108,7 @@ class IR:
 
     def shape_of(self, key: str, port: str = "out"):
         node = self.node(key)
-        from archc.ops.registry import get_op
+        from archc.ops.registry import get_op, output_names
 
-        ports = get_op(node.op).outputs
+        ports = output_names(get_op(node.op), node.attrs)  # split's ports depend on its sizes
         return node.meta["shapes"][ports.index(port)]
