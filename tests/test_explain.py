@@ -83,7 +83,7 @@ def test_attribute_the_spec_did_not_set_is_the_op_default(in_root):
     found = explain("specs/llama.yaml", "layers.0.attn.dropout")
     assert (found.value, found.raw, found.kind) == (0.0, None, "default")
     assert found.detail == "op 'attention' for 'dropout': dropout on attention weights (training only)"
-    assert found.loc == Loc("specs/llama.yaml", 34, 7)  # where the node is defined
+    assert found.loc == Loc("specs/llama.yaml", 29, 7)  # where the node is defined
 
 
 @pytest.mark.parametrize("key, value, where", [
