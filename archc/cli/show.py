@@ -11,13 +11,19 @@ from archc.ir.dims import fmt
 
 
 def _collapse(key: str, repeats: dict) -> tuple[str, int | None]:
-    """'layers.7.attn' -> ('layers.[i].attn', 7) when 'layers' is a repeat group."""
+    """'layers.7.attn' -> ('layers.[i].attn', 7): every repeat index becomes [i], nested ones too.
+
+    The number is None outside any repeat, 0 when every index is 0 (the iteration that is shown), else 1.
+    """
     parts = key.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        group = ".".join(parts[:i])
-        if group in repeats and parts[i].isdigit():
-            return ".".join(parts[:i] + ["[i]"] + parts[i + 1:]), int(parts[i])
-    return key, None
+    out, index = [], None
+    for i, part in enumerate(parts):
+        if i and part.isdigit() and ".".join(parts[:i]) in repeats:
+            out.append("[i]")
+            index = 1 if part != "0" or index == 1 else 0
+        else:
+            out.append(part)
+    return ".".join(out), index
 
 
 def rows(ir, ctx: int, expand: bool) -> list[dict]:
