@@ -39,7 +39,12 @@ def analyse(composed: Composed) -> IR:
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
-    """Load, compose, resolve and analyse a spec. Raises :class:`archc.errors.SpecError` on bad input."""
+    """Load, compose, resolve and analyse a spec. Raises :class:`archc.errors.SpecError` on bad input.
+
+    ``overrides`` is a list of Hydra-style strings: ``["vars.n_layers=2", "ffn=geglu"]``.
+    """
+    if isinstance(overrides, str):
+        raise TypeError("overrides must be a list of strings, e.g. ['vars.n_layers=2'], not one string")
     composed = compose(path, overrides or [])
     ir = analyse(composed)
     digest = hashlib.sha256(json.dumps(_resolved_view(ir), sort_keys=True, default=str).encode()).hexdigest()

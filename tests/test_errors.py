@@ -223,3 +223,46 @@ def test_typo_inside_an_init_rule_names_the_key(tmp_path):
     with pytest.raises(SpecError, match=r"unknown key 'depht' in init .*did you mean 'depth'") as err:
         load_spec(spec)
     assert (err.value.loc.line, err.value.loc.col) == (3, 43)
+
+
+@pytest.mark.parametrize("nodes, message, where", [
+    ("  h: {block: b, in: x}\n  o: {op: linear, out_features: 4, tie: h}\n",
+     r"tie refers to 'h', a block; tie to an op node", (5, 36)),
+    ("  p: {op: linear, in: x, out_features: 4, tie: p}\n", r"node 'p' cannot tie its weights to itself", (4, 43)),
+    ("  h: {block: [b], in: x}\n", r"'block' takes a block name, got \['b'\]", (4, 7)),
+])
+def test_tie_and_block_references(tmp_path, nodes, message, where):
+    from archc.errors import SpecError
+    from archc.pipeline import load_spec
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text("inputs: {x: {shape: [B, 4]}}\nblocks: {b: {nodes: {l: {op: linear, out_features: 4}, "
+                    "t: {op: tanh}}}}\nnodes:\n" + nodes)
+    with pytest.raises(SpecError, match=message) as err:
+        load_spec(spec)
+    assert (err.value.loc.line, err.value.loc.col) == where
+
+
+def test_unknown_group_option_lists_the_options(in_root):
+    from archc.errors import SpecError
+    from archc.pipeline import load_spec
+
+    with pytest.raises(SpecError, match=r"options: 13b, 70b, 7b, llama-small"):
+        load_spec("specs/llama.yaml", ["size=8b"])
+
+
+def test_resolver_on_a_non_number_says_so(tmp_path):
+    from archc.errors import SpecError
+    from archc.pipeline import load_spec
+
+    spec = tmp_path / "m.yaml"
+    spec.write_text('vars: {a: "${mul:abc,2}"}\ninputs: {x: {shape: [B, 4]}}\nnodes:\n  h: {op: tanh, in: x}\n')
+    with pytest.raises(SpecError, match=r"expected a number, got 'abc'"):
+        load_spec(spec)
+
+
+def test_overrides_given_as_one_string_are_refused():
+    from archc.pipeline import load_spec
+
+    with pytest.raises(TypeError, match="list of strings"):
+        load_spec("specs/llama.yaml", "vars.n_layers=1")

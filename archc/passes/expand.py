@@ -441,7 +441,9 @@ class Expander:
     def expand_block_node(self, name: str, body: dict, scope: _Scope, path: tuple) -> dict:
         block = body["block"]
         loc = scope.loc(path)
-        if not isinstance(block, str) or block not in self.blocks:
+        if not isinstance(block, str):
+            raise SpecError(f"'block' takes a block name, got {block!r}", scope.loc(path + ("block",)))
+        if block not in self.blocks:
             raise SpecError(f"unknown block '{block}'{did_you_mean(block, self.blocks)}",
                             scope.loc(path + ("block",)))
         if block in self.active:
@@ -542,7 +544,13 @@ class Expander:
             if not isinstance(target, str):
                 raise SpecError(f"tie takes a node name, got {target!r}", loc)
             candidates = [f"{instance}.{target}" if instance else target, target]
+            if node.key in candidates and target == node.name:
+                raise SpecError(f"node '{node.name}' cannot tie its weights to itself", loc)
             key = next((c for c in candidates if c in self.ir and c != node.key), None)
+            block_use = next((c for c in candidates if c in self.ir.info["instances"] or c in self.ir.info["repeats"]),
+                             None)
+            if key is None and block_use is not None:
+                raise SpecError(f"tie refers to '{target}', a block; tie to an op node that has the weight", loc)
             if key is None:
                 raise SpecError(f"tie refers to '{target}', which does not exist"
                                 f"{did_you_mean(target, list(self.top_values))}", loc)

@@ -141,7 +141,8 @@ class _Composer:
                 return candidate
         options = sorted({p.stem for root in self.search for p in (root / Path(rel).parent).glob("*.yaml")})
         where = " or ".join(str(r) for r in self.search)
-        raise SpecError(f"no {what} '{rel}' in {where}{did_you_mean(Path(rel).name, options)}", cited)
+        listing = f"; options: {', '.join(options)}" if options and len(options) <= 20 else ""
+        raise SpecError(f"no {what} '{rel}' in {where}{did_you_mean(Path(rel).name, options)}{listing}", cited)
 
     def compose_file(self, located: Located, package: tuple, origin_kind: str, detail: str):
         key = str(Path(located.file).resolve())

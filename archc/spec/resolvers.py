@@ -35,7 +35,11 @@ def _number(x):
         try:
             return int(x)
         except ValueError:
+            pass
+        try:
             return float(x)
+        except ValueError:
+            raise ValueError(f"expected a number, got {x!r}") from None
     raise ValueError(f"expected a number, got {x!r}")
 
 
