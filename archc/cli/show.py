@@ -63,14 +63,14 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         if group and group not in group_rows:
             count = repeats[group]["count"]
             label = group if expand else f"{_collapse(group, repeats)[0]}.[0-{count - 1}] x{count}"
-            row = {"scope": label, "kind": inst["block"], "shape": "", "params": 0, "flops_per_token": 0.0,
+            row = {"scope": label, "kind": inst["block"], "shape": None, "params": 0, "flops_per_token": 0.0,
                    "depth": depth(inst["parent"]), "key": group, "repeat": count}
             group_rows[group] = row
             out.append(row)
         if inst["alias"]:
             return
         label = scope if expand else _collapse(scope, repeats)[0]
-        row = {"scope": label, "kind": inst["block"], "shape": "", "params": 0, "flops_per_token": 0.0,
+        row = {"scope": label, "kind": inst["block"], "shape": None, "params": 0, "flops_per_token": 0.0,
                "depth": depth(scope) - 1, "key": scope}
         inst_rows[scope] = row
         out.append(row)
@@ -86,18 +86,18 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         label, index = _collapse(node.key, repeats)
         if index not in (None, 0) and not expand:
             continue
-        shape = fmt(node.meta["shapes"][0])
+        shape = list(node.meta["shapes"][0])
         out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
                     "flops_per_token": flops, "depth": depth(node.parent), "key": node.key,
                     "tied": node.meta.get("tied")})
     for scope, row in inst_rows.items():
         outs = instances[scope]["ports_out"]
         if outs:
-            row["shape"] = fmt(ir.shape_of(*next(iter(outs.values()))))
+            row["shape"] = list(ir.shape_of(*next(iter(outs.values()))))
     for group, row in group_rows.items():
         outs = repeats[group].get("ports_out") or {}
         if outs:
-            row["shape"] = fmt(ir.shape_of(*next(iter(outs.values()))))
+            row["shape"] = list(ir.shape_of(*next(iter(outs.values()))))
     return out
 
 
@@ -110,6 +110,10 @@ def summary(ir, ctx: int) -> dict:
     return {"params": t["params"], "flops_per_token": t["flops_per_token"], "ctx": ctx,
             "flops_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1]) if v},
             "nodes": len(ir)}
+
+
+def _shape(row: dict) -> str:
+    return fmt(row["shape"]) if row["shape"] is not None else ""
 
 
 def _num(x: float) -> str:
@@ -141,6 +145,9 @@ def show(spec, overrides, expand, fmt_, ctx):
     table = rows(ir, ctx, expand)
     totals = summary(ir, ctx)
     if fmt_ == "json":
+        for row in table:  # FLOPs are whole numbers; JSON readers should not see 1234.0
+            row["flops_per_token"] = int(round(row["flops_per_token"]))
+        totals["flops_per_token"] = int(round(totals["flops_per_token"]))
         click.echo(json.dumps({"spec": loaded.path, "overrides": list(overrides), "rows": table,
                                "totals": totals}, indent=2))
         return
@@ -154,7 +161,7 @@ def _print_table(loaded, table: list[dict], totals: dict):
 
     labels = ["  " * r["depth"] + r["scope"] for r in table]
     widths = [max(len(x) for x in col) for col in (
-        labels, [r["kind"] for r in table], [r["shape"] for r in table], [_num(r["params"]) for r in table],
+        labels, [r["kind"] for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
         [_num(r["flops_per_token"]) for r in table])]
     width = sum(widths) + 3 * len(widths) + 4
     console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
@@ -168,13 +175,13 @@ def _print_table(loaded, table: list[dict], totals: dict):
     for label, r in zip(labels, table, strict=True):
         style = "bold" if r.get("repeat") else None
         params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
-        grid.add_row(Text(label), r["kind"], r["shape"], params, _num(r["flops_per_token"]), style=style)
+        grid.add_row(Text(label), r["kind"], _shape(r), params, _num(r["flops_per_token"]), style=style)
     console.print(grid)
     share = ", ".join(f"{k} {v:.1%}" for k, v in totals["flops_share"].items())
     print(f"parameters:      {totals['params']:,}")
     print(f"FLOPs per token: {_num(totals['flops_per_token'])} (forward, multiply-add = 2, attention at "
           f"T={totals['ctx']:,})")
-    print(f"FLOPs share:     {share}")
+    print(f"FLOPs share:     {share or 'none (no arithmetic)'}")
     print(f"IR nodes:        {totals['nodes']:,}")
 
 
