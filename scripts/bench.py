@@ -9,6 +9,7 @@ Sections:
   build     `archc build specs/llama.yaml` cold (target < 1 s, no torch import)
   train     forward+backward of the generated LLaMA / GPT-2 vs transformers with the same weights (target <= 1.0)
   memory    growth of peak RSS over one training step, each model in its own subprocess (target <= 1.0)
+  compile   torch.compile(fullgraph=True) with the default inductor backend: compiles, and compiled vs eager
 
 A benchmark is not a test: nothing here fails because a machine is slow; it prints what it measured.
 """
@@ -182,6 +183,34 @@ def bench_train(family: str, steps: int = 25) -> dict:
     return {"generated_ms": mg * 1000, "hf_ms": mh * 1000, "ratio": ratio, "twin_ratio": floor}
 
 
+def bench_compile(family: str = "llama", steps: int = 8) -> dict:
+    """torch.compile with the default (inductor) backend and fullgraph=True: it must compile, and how fast."""
+    import torch
+
+    section(f"compile, {family}: torch.compile(model, fullgraph=True) with inductor vs eager, train step")
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        eager = _generated_model(family, Path(tmp)).train()
+    compiled = torch.compile(eager, fullgraph=True)
+    vocab = (LLAMA if family == "llama" else GPT2)["vocab_size"]
+    tokens = torch.randint(0, vocab, (BATCH, SEQ))
+    start = time.perf_counter()
+    _step(compiled, tokens, False)
+    compile_s = time.perf_counter() - start
+    _step(eager, tokens, False)
+    te, tc = [], []
+    for _ in range(steps):
+        for model, times in ((eager, te), (compiled, tc)):
+            start = time.perf_counter()
+            _step(model, tokens, False)
+            times.append(time.perf_counter() - start)
+    ratio = statistics.median(c / e for c, e in zip(tc, te, strict=True))
+    print(f"first compiled step {compile_s:.0f} s (compilation); then compiled {statistics.median(tc) * 1000:.0f} ms "
+          f"vs eager {statistics.median(te) * 1000:.0f} ms: ratio {ratio:.3f}; no graph breaks (fullgraph=True)")
+    return {"compile_s": compile_s, "compiled_ms": statistics.median(tc) * 1000,
+            "eager_ms": statistics.median(te) * 1000, "ratio": ratio}
+
+
 def _rss_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -229,7 +258,7 @@ def bench_memory(family: str) -> dict:
     return {"generated_mib": growth["generated"], "hf_mib": growth["hf"], "ratio": ratio}
 
 
-SECTIONS = ("startup", "scaling", "build", "train", "memory")
+SECTIONS = ("startup", "scaling", "build", "train", "memory", "compile")
 
 
 def main(argv: list[str]) -> int:
@@ -251,6 +280,8 @@ def main(argv: list[str]) -> int:
             results[f"train_{family}"] = bench_train(family)
         if "memory" in wanted:
             results[f"memory_{family}"] = bench_memory(family)
+    if "compile" in wanted:
+        results["compile"] = bench_compile()
     out = ROOT / "bench-results.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults written to {out.relative_to(ROOT)}")
