@@ -57,3 +57,12 @@ def test_nested_repeats_collapse_to_one_subtree(tmp_path):
     assert scopes == ["h.[0-2]", "h.[i]", "h.[i].n", "h.[i].sub.[0-1]", "h.[i].sub.[i]", "h.[i].sub.[i].l",
                       "h.[i].sub.[i].a", "h.[i].p"]
     assert "parameters:      696" in out.stdout  # 3 x (16 + 2 x 72 + 72)
+
+
+def test_repeat_of_a_single_node_block_has_its_group_row(tmp_path):
+    spec = tmp_path / "ar.yaml"
+    spec.write_text("inputs: {x: {shape: [B, 8]}}\nblocks: {lin: {nodes: {l: {op: linear, out_features: 8}}}}\n"
+                    "nodes:\n  h: {block: lin, in: x, repeat: 3}\n  o: {op: tanh}\n")
+    rows = [line.split() for line in _show(str(spec)).stdout.splitlines()[2:5]]
+    assert rows[0][:2] == ["h.[0-2]", "x3"] and rows[0][-2:] == ["216", "384"]
+    assert rows[1][0] == "h.[i]" and rows[1][-2:] == ["72", "128"]

@@ -83,12 +83,19 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         if node.parent:
             open_instance(node.parent)
         add_to_parents(node.parent, params, flops)
+        own = instances.get(node.key)  # a single-node block repeated: the node is the iteration itself
+        indent = 0
+        if own and own["repeat"]:
+            open_instance(node.key)
+            group_rows[own["repeat"]]["params"] += params
+            group_rows[own["repeat"]]["flops_per_token"] += flops
+            indent = 1
         label, index = _collapse(node.key, repeats)
         if index not in (None, 0) and not expand:
             continue
         shape = list(node.meta["shapes"][0])
         out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
-                    "flops_per_token": flops, "depth": depth(node.parent), "key": node.key,
+                    "flops_per_token": flops, "depth": depth(node.parent) + indent, "key": node.key,
                     "tied": node.meta.get("tied")})
     for scope, row in inst_rows.items():
         outs = instances[scope]["ports_out"]
