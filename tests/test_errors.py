@@ -266,3 +266,12 @@ def test_overrides_given_as_one_string_are_refused():
 
     with pytest.raises(TypeError, match="list of strings"):
         load_spec("specs/llama.yaml", "vars.n_layers=1")
+
+
+def test_override_that_turns_a_number_into_a_string_is_refused_at_the_override(in_root):
+    from archc.errors import SpecError
+    from archc.pipeline import load_spec
+
+    with pytest.raises(SpecError, match=r"'vars.n_layers' is a number in the spec \(12\), not a string") as err:
+        load_spec("specs/gpt2.yaml", ["vars.d_model=768", "vars.n_layers=abc"])
+    assert str(err.value).startswith("<command-line>:1:18:")

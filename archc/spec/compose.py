@@ -303,6 +303,13 @@ def _apply_value_override(composer: _Composer, ov: Override):
     if ov.kind == "add" and exists:
         raise SpecError(f"bad override '{ov.text}': '{ov.key}' already exists; use '{ov.text[1:]}' to change it",
                         ov.loc)
+    old = parent.get(last)
+    if (exists and isinstance(old, (int, float)) and isinstance(ov.value, str) and "${" not in ov.value
+            and "${" not in str(old)):
+        # 'vars.n_layers=abc' would otherwise fail later at whatever spec line uses it, far from the typo
+        kind = "true or false" if isinstance(old, bool) else "a number"
+        raise SpecError(f"bad override '{ov.text}': '{ov.key}' is {kind} in the spec ({old!r}), not a string",
+                        ov.loc)
     _forget(composer.origins, keys)
     parent[last] = ov.value
     _record(ov.value, keys, composer.origins, lambda p: Origin("override", ov.loc, ov.text))
