@@ -318,3 +318,20 @@ def test_sequence_longer_than_the_rope_table_says_so(in_root):
     model = archc.build_module(load_spec("specs/llama.yaml", TINY["llama"]))
     with pytest.raises(ValueError, match=r"40 positions, but the rotary tables have 32"):
         model(torch.randint(0, 101, (1, 40)))
+
+
+def test_reset_without_a_spec_default_initialises_everything(in_root):
+    """No spec-wide init but per-node ones: after to_empty() every parameter must still be set."""
+    torch.manual_seed(0)
+    spec = load_spec("specs/gpt2.yaml", TINY["gpt2"] + ["~init"])
+    with torch.device("meta"):
+        model = load_source(build_source(spec)).Model()
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    model.tie_weights()
+    model.reset_parameters()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert model.head.weight is model.wte.weight
+    assert abs(model.wte.weight.std().item() - 1.0) < 0.1  # nn.Embedding's N(0, 1), not nn.Linear's init

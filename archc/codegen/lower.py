@@ -426,6 +426,18 @@ class Lowering:
             lines.extend(self.nest(loops, stmts))
         return lines
 
+    def tie_owner_resets(self) -> list[str]:
+        """Re-run the init of each tied weight's owner: the module resets above end with whichever module
+        came last (a head), and a shared weight should keep the init of the node it is tied to."""
+        lines = []
+        targets = {n.tie: n for n in self.ir.nodes() if n.meta.get("tied")}
+        for target, user in targets.items():
+            loops, expr = self.access(target)
+            where = self.source_name(user.attr_locs.get("tie", user.loc), user.name)
+            reset = f"{expr}.reset_parameters()  # a tied weight keeps its owner's init: {where}"
+            lines.extend(self.nest(loops, [reset]))
+        return lines
+
     def init_lines(self) -> list[str]:
         """Statements for ``reset_parameters``: the spec's default, then per-node choices."""
         lines = []

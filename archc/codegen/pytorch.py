@@ -147,6 +147,8 @@ def render(spec) -> str:
         "model": model,
         "ties": ties,
         "init_lines": init_lines,
+        "has_default_init": bool(ir.info.get("default_init")),
+        "tie_owner_resets": lowering.tie_owner_resets(),
         "table_classes": [cls for name, cls in (("rope", "RotaryTables"), ("sinusoidal", "SinusoidalPositions"))
                           if name in support],
         "n_outputs": len(ir.info["outputs"]),
