@@ -16,7 +16,6 @@ from archc.codegen.fusions import find_fusions
 from archc.codegen.names import RESERVED_GLOBALS, Namespace, class_name, module_attr
 from archc.errors import Loc, SpecError
 from archc.ir.graph import IR, Node
-from archc.ir.init import std_of
 from archc.ops.registry import OPS, output_names
 
 
@@ -501,4 +500,4 @@ def describe_rule(rule: dict, param: str = "*") -> str:
     return f"{what}: {kind}"
 
 
-__all__ = ["Lowering", "literal", "comment_text", "std_of"]
+__all__ = ["Lowering", "literal", "comment_text"]

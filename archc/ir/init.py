@@ -58,8 +58,3 @@ def normalize(value, loc, where: str) -> dict:
         return {str(k): _rule(v, loc, f"{where} parameter '{k}'") for k, v in value.items()}
     return {"*": _rule(value, loc, where)}
 
-
-def std_of(rule: dict) -> float:
-    """The standard deviation a normal rule stands for, with GPT-2's depth scaling applied."""
-    std = rule["std"]
-    return std / (2 * rule["depth"]) ** 0.5 if "depth" in rule else std

@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from archc.errors import SpecError
-
 REQUIRED = object()
 
 Shape = tuple  # of int | str
@@ -107,12 +105,3 @@ class Op:
 
     def check(self, n: NodeView) -> None:
         """Cross-attribute constraints beyond the schema (``n_heads`` divides ``d_model``...)."""
-
-
-def require(cond: bool, n: NodeView, message: str, attr: str | None = None) -> None:
-    if not cond:
-        n.fail(message, attr)
-
-
-def fail_at(loc, message):  # small helper for passes
-    raise SpecError(message, loc)
