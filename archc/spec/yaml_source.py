@@ -179,6 +179,8 @@ def parse_yaml_text(text: str, file: str) -> Located:
         mark = exc.problem_mark or exc.context_mark
         where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
         problem = exc.problem or exc.context or "malformed YAML"
+        if "nesting depth" in str(problem):  # newer libyaml (PyYAML >= 6.0.3) has its own limit, met first
+            raise SpecError(f"nested deeper than {MAX_DEPTH} levels", where) from None
         if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in str(problem):
             problem = f"{problem}: a spec is data, YAML tags that build objects are refused"
         raise SpecError(f"malformed YAML: {problem}", where) from None
