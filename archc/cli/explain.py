@@ -82,7 +82,7 @@ class Explainer:
     def __init__(self, loaded):
         self.composed = loaded.composed
         self.ir = loaded.ir
-        self.instances = self.ir.info["instances"]
+        self.instances = self.ir.scopes.instances
         self._top = None  # the resolved top level, once needed
         self._blocks: dict = {}  # (block, parameters as JSON) -> the block resolved with them
 
@@ -99,7 +99,7 @@ class Explainer:
             node = self.ir.node(key)
             raise SpecError(f"'{key}' is a node (op {node.op}); explain one of its attributes: "
                             f"{', '.join(f'{key}.{a}' for a in node.attrs) or 'it has none'}")
-        if key in self.instances or key in self.ir.info["repeats"]:
+        if key in self.instances or key in self.ir.scopes.repeats:
             members = [n.key for n in self.ir.nodes() if n.key.startswith(key + ".")][:3]
             raise SpecError(f"'{key}' is a block; explain an attribute of one of its nodes "
                             f"({', '.join(members)}, ...)")
@@ -138,7 +138,7 @@ class Explainer:
     def suggest(self, key: str) -> str:
         """A did-you-mean for the first part of ``key`` that names nothing, in the spec or in the IR."""
         parts = key.split(".")
-        names = {n.key for n in self.ir.nodes()} | set(self.instances) | set(self.ir.info["repeats"])
+        names = {n.key for n in self.ir.nodes()} | set(self.instances) | set(self.ir.scopes.repeats)
         best = (-1, "")
         value = self.composed.data
         for i, part in enumerate(parts):  # the spec
@@ -190,28 +190,28 @@ class Explainer:
         if parts[0] == "params" and len(parts) > 1 and instance is not None:
             binding = self.binding_path(instance) + (parts[1],)
             if binding in self.composed.origins:
-                return binding, self.instances[instance]["parent"] or None
+                return binding, self.instances[instance].parent or None
         target = ("blocks", block, *parts)
         return (target, instance) if self.spec_path(".".join(map(str, target))) == target else None
 
     def binding_path(self, instance: str) -> tuple:
         """The path of the node (``mlp: {block: ffn, d_ff: 1024}``) that made a block instance."""
         inst = self.instances[instance]
-        parent, group = inst["parent"], inst["repeat"] or instance
+        parent, group = inst.parent, inst.repeat or instance
         local = group[len(parent) + 1:] if parent else group
         return self.body_path(parent) + (local,)
 
     def body_path(self, instance: str) -> tuple:
         """The path of the ``nodes`` mapping that an instance's nodes come from (the top level for '')."""
-        return ("blocks", self.instances[instance]["block"], "nodes") if instance else ("nodes",)
+        return ("blocks", self.instances[instance].block, "nodes") if instance else ("nodes",)
 
     def node_path(self, node) -> tuple:
         """The path in the composed spec where an IR node is defined."""
         if node.op == "input":
             return ("inputs", node.key)
         inst = self.instances.get(node.key)
-        if inst is not None and inst["alias"]:  # a single-node block: its node is the block's only node
-            only = next(iter(self.composed.data["blocks"][inst["block"]]["nodes"]))
+        if inst is not None and inst.alias:  # a single-node block: its node is the block's only node
+            only = next(iter(self.composed.data["blocks"][inst.block]["nodes"]))
             return self.body_path(node.key) + (only,)
         return self.body_path(node.parent) + (node.name,)
 
@@ -232,11 +232,11 @@ class Explainer:
         declared = {block: raw.get("params") or {}}
         if instance is not None:
             inst = self.instances[instance]
-            uses = {inst["class_key"]: inst["params"]}
+            uses = {inst.class_key: inst.params}
         elif rest[0] == "params":  # a parameter's declared default, whatever the uses bind
             uses = declared
         else:
-            uses = {k: c["params"] for k, c in self.ir.info["classes"].items() if c["block"] == block}
+            uses = {k: c.params for k, c in self.ir.scopes.classes.items() if c.block == block}
         values = {}
         for class_key, params in (uses or declared).items():
             cache_key = (block, json.dumps(params, sort_keys=True))

@@ -27,55 +27,42 @@ class _View:
 
     def __init__(self, ir):
         self.ir = ir
-        self.instances = ir.info["instances"]
-        self.repeats = ir.info["repeats"]
+        self.scopes = ir.scopes
+        self.instances = ir.scopes.instances
+        self.repeats = ir.scopes.repeats
 
     def scope_of(self, node) -> str:
         """The innermost block instance a node belongs to: its own scope for a single-node block's node."""
-        return node.key if node.key in self.instances else node.parent
+        return self.scopes.owner(node)
 
     def hidden(self, scope: str) -> bool:
         """True inside a repeat's second or later iteration."""
-        while scope:
-            inst = self.instances[scope]
-            if inst["repeat"] and inst["index"] > 0:
-                return True
-            scope = inst["parent"]
-        return False
+        return self.scopes.later_iteration(scope)
 
     def first_iteration(self, key: str) -> str:
         """``h.11.res_2`` -> ``h.0.res_2``: where a node of a later iteration is drawn."""
-        parts = key.split(".")
-        for i in range(1, len(parts)):
-            if ".".join(parts[:i]) in self.repeats and parts[i].isdigit():
-                parts[i] = "0"
-        return ".".join(parts)
+        return self.scopes.first_iteration(key)
 
     def has_cluster(self, scope: str) -> bool:
         """Every block instance is a cluster except a single-node block outside a repeat (drawn as its node)."""
         inst = self.instances[scope]
-        return not inst["alias"] or bool(inst["repeat"])
+        return not inst.alias or bool(inst.repeat)
 
     def container(self, node) -> str:
         """The scope of the innermost cluster a node is drawn in ('' for the top level)."""
-        scope = self.scope_of(node)
-        while scope and not self.has_cluster(scope):
-            scope = self.instances[scope]["parent"]
-        return scope
+        return next((i.scope for i in self.scopes.chain(self.scope_of(node)) if self.has_cluster(i.scope)), "")
 
     def cluster_parent(self, scope: str) -> str:
         """The scope of the cluster that a block instance's cluster is drawn in ('' for the top level)."""
-        parent = self.instances[scope]["parent"]
-        while parent and not self.has_cluster(parent):
-            parent = self.instances[parent]["parent"]
-        return parent
+        parent = self.instances[scope].parent
+        return next((i.scope for i in self.scopes.chain(parent) if self.has_cluster(i.scope)), "")
 
     def cluster_label(self, scope: str) -> str:
         inst = self.instances[scope]
-        if inst["repeat"]:
-            count = self.repeats[inst["repeat"]]["count"]
-            return f"{_local(inst['repeat'], self.cluster_parent(scope))}: {inst['block']} x {count}"
-        return f"{_local(scope, self.cluster_parent(scope))}: {inst['block']}"
+        if inst.repeat:
+            count = self.repeats[inst.repeat].count
+            return f"{_local(inst.repeat, self.cluster_parent(scope))}: {inst.block} x {count}"
+        return f"{_local(scope, self.cluster_parent(scope))}: {inst.block}"
 
 
 def _local(key: str, parent: str) -> str:
@@ -86,11 +73,11 @@ def node_label(view: _View, node) -> str:
     inst = view.instances.get(node.key)
     container = view.container(node)
     if container == node.key:  # the node of a repeated single-node block: named like the repeat
-        name, kind = _local(inst["repeat"], view.cluster_parent(container)), node.op
+        name, kind = _local(inst.repeat, view.cluster_parent(container)), node.op
     else:
         name = _local(node.key, container)
-        kind = f"{node.op} ({inst['block']})" if inst else node.op
-    shapes = ", ".join(fmt(s) for s in node.meta["shapes"])
+        kind = f"{node.op} ({inst.block})" if inst else node.op
+    shapes = ", ".join(fmt(s) for s in node.meta["shapes"].values())
     return "\\n".join((name, kind, shapes))  # DOT's escaped line break; names are identifiers
 
 

@@ -10,26 +10,10 @@ from archc.cli.common import context_length, load, overrides_argument, spec_argu
 from archc.ir.dims import fmt
 
 
-def _collapse(key: str, repeats: dict) -> tuple[str, int | None]:
-    """'layers.7.attn' -> ('layers.[i].attn', 7): every repeat index becomes [i], nested ones too.
-
-    The number is None outside any repeat, 0 when every index is 0 (the iteration that is shown), else 1.
-    """
-    parts = key.split(".")
-    out, index = [], None
-    for i, part in enumerate(parts):
-        if i and part.isdigit() and ".".join(parts[:i]) in repeats:
-            out.append("[i]")
-            index = 1 if part != "0" or index == 1 else 0
-        else:
-            out.append(part)
-    return ".".join(out), index
-
-
 def rows(ir, ctx: int, expand: bool) -> list[dict]:
     """One row per node and block instance; repeats collapse to their first iteration unless ``expand``."""
-    repeats = ir.info["repeats"]
-    instances = ir.info["instances"]
+    scopes = ir.scopes
+    repeats, instances = scopes.repeats, scopes.instances
     out: list[dict] = []
     group_rows: dict[str, dict] = {}
     inst_rows: dict[str, dict] = {}
@@ -40,37 +24,32 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
                 inst_rows[scope]["params"] += params
                 inst_rows[scope]["flops_per_token"] += flops
             inst = instances[scope]
-            if inst["repeat"] and inst["repeat"] in group_rows:
-                group_rows[inst["repeat"]]["params"] += params
-                group_rows[inst["repeat"]]["flops_per_token"] += flops
-            scope = inst["parent"]
+            if inst.repeat and inst.repeat in group_rows:
+                group_rows[inst.repeat]["params"] += params
+                group_rows[inst.repeat]["flops_per_token"] += flops
+            scope = inst.parent
 
     def depth(scope: str) -> int:
-        d = 0
-        while scope:
-            inst = instances[scope]
-            d += 2 if inst["repeat"] else 1
-            scope = inst["parent"]
-        return d
+        return sum(2 if inst.repeat else 1 for inst in scopes.chain(scope))
 
     def open_instance(scope: str):
         inst = instances[scope]
-        if scope in inst_rows or (not expand and _collapse(scope, repeats)[1] not in (None, 0)):
+        if scope in inst_rows or (not expand and scopes.iteration_state(scope) not in (None, 0)):
             return
-        if inst["parent"]:
-            open_instance(inst["parent"])
-        group = inst["repeat"]
+        if inst.parent:
+            open_instance(inst.parent)
+        group = inst.repeat
         if group and group not in group_rows:
-            count = repeats[group]["count"]
-            label = group if expand else f"{_collapse(group, repeats)[0]}.[0-{count - 1}] x{count}"
-            row = {"scope": label, "kind": inst["block"], "shape": None, "params": 0, "flops_per_token": 0.0,
-                   "depth": depth(inst["parent"]), "key": group, "repeat": count}
+            count = repeats[group].count
+            label = group if expand else f"{scopes.collapse(group)}.[0-{count - 1}] x{count}"
+            row = {"scope": label, "kind": inst.block, "shape": None, "params": 0, "flops_per_token": 0.0,
+                   "depth": depth(inst.parent), "key": group, "repeat": count}
             group_rows[group] = row
             out.append(row)
-        if inst["alias"]:
+        if inst.alias:
             return
-        label = scope if expand else _collapse(scope, repeats)[0]
-        row = {"scope": label, "kind": inst["block"], "shape": None, "params": 0, "flops_per_token": 0.0,
+        label = scope if expand else scopes.collapse(scope)
+        row = {"scope": label, "kind": inst.block, "shape": None, "params": 0, "flops_per_token": 0.0,
                "depth": depth(scope) - 1, "key": scope}
         inst_rows[scope] = row
         out.append(row)
@@ -85,24 +64,24 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         add_to_parents(node.parent, params, flops)
         own = instances.get(node.key)  # a single-node block repeated: the node is the iteration itself
         indent = 0
-        if own and own["repeat"]:
+        if own and own.repeat:
             open_instance(node.key)
-            group_rows[own["repeat"]]["params"] += params
-            group_rows[own["repeat"]]["flops_per_token"] += flops
+            group_rows[own.repeat]["params"] += params
+            group_rows[own.repeat]["flops_per_token"] += flops
             indent = 1
-        label, index = _collapse(node.key, repeats)
-        if index not in (None, 0) and not expand:
+        if not expand and scopes.iteration_state(node.key) not in (None, 0):
             continue
-        shape = list(node.meta["shapes"][0])
+        label = scopes.collapse(node.key)
+        shape = list(next(iter(node.meta["shapes"].values())))
         out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
                     "flops_per_token": flops, "depth": depth(node.parent) + indent, "key": node.key,
                     "tied": node.meta.get("tied")})
     for scope, row in inst_rows.items():
-        outs = instances[scope]["ports_out"]
+        outs = instances[scope].ports_out
         if outs:
             row["shape"] = list(ir.shape_of(*next(iter(outs.values()))))
     for group, row in group_rows.items():
-        outs = repeats[group].get("ports_out") or {}
+        outs = repeats[group].ports_out
         if outs:
             row["shape"] = list(ir.shape_of(*next(iter(outs.values()))))
     return out

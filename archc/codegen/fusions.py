@@ -31,9 +31,9 @@ FUSIONS = (
 def find_fusions(ir: IR) -> dict[str, tuple[Fusion, Node]]:
     """consumer key -> (fusion, producer node) for every pair that may fuse."""
     exported = {tuple(ref)[0] for ref in ir.info["outputs"].values()}
-    for table in (ir.info["instances"], ir.info["repeats"]):
+    for table in (ir.scopes.instances, ir.scopes.repeats):
         for entry in table.values():
-            exported.update(ref[0] for ref in (entry.get("ports_out") or {}).values())
+            exported.update(ref[0] for ref in entry.ports_out.values())
     found = {}
     for node in ir.nodes():
         for fusion in FUSIONS:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from archc.codegen.fusions import find_fusions
 from archc.codegen.names import RESERVED_GLOBALS, Namespace, class_name, module_attr
-from archc.errors import Loc, SpecError
+from archc.errors import SpecError
 from archc.ir.graph import IR, Node
 from archc.ops.registry import OPS, output_names
 
@@ -85,8 +85,8 @@ class Lowering:
         self.ir = ir
         self.templates = templates  # op name -> jinja template module with init/forward macros
         self.source_name = source_name  # Loc -> 'specs/llama.yaml:31'
-        self.instances = ir.info["instances"]
-        self.repeats = ir.info["repeats"]
+        self.instances = ir.scopes.instances
+        self.repeats = ir.scopes.repeats
         self.globals = Namespace(RESERVED_GLOBALS)
         self.class_names: dict[str, str] = {}
         self.classes: list[ClassPlan] = []
@@ -122,9 +122,9 @@ class Lowering:
             scope = node.parent
             while scope:
                 inst = self.instances[scope]
-                parent = inst["parent"]
-                if inst["repeat"]:
-                    note(parent, "repeat", inst["repeat"], pos)
+                parent = inst.parent
+                if inst.repeat:
+                    note(parent, "repeat", inst.repeat, pos)
                 else:
                     note(parent, "instance", scope, pos)
                 scope = parent
@@ -136,10 +136,10 @@ class Lowering:
         """Repeats of single-node blocks have no instance scope of their own: their nodes are the items."""
         for group, rep in self.repeats.items():
             first = f"{group}.0"
-            if self.instances[first]["alias"]:
-                parent = rep["parent"]
+            if self.instances[first].alias:
+                parent = rep.parent
                 items = self.children.setdefault(parent, [])
-                keys = [f"{group}.{i}" for i in range(rep["count"])]
+                keys = [f"{group}.{i}" for i in range(rep.count)]
                 positions = [i for i, it in enumerate(items) if it[1] in keys]
                 if positions:
                     items[positions[0]] = ("repeat", group)
@@ -151,20 +151,20 @@ class Lowering:
     def class_for(self, class_key: str, scope: str) -> str:
         if class_key in self.class_names:
             return self.class_names[class_key]
-        block = self.ir.info["classes"][class_key]["block"]
+        block = self.ir.scopes.classes[class_key].block
         name = self.globals.take(class_name(block) if class_key == block else class_name(class_key))
         self.class_names[class_key] = name
         inst = self.instances[scope]
         doc = self._block_doc(class_key)
-        defined = Loc(*self.ir.info["classes"][class_key]["loc"])
+        defined = self.ir.scopes.classes[class_key].loc
         plan = self.lower_scope(scope, name, doc, self.source_name(defined, f"blocks.{block}"),
-                                list(inst["ports_in"]), inst["ports_in"], inst["ports_out"])
+                                list(inst.ports_in), inst.ports_in, inst.ports_out)
         self.classes.append(plan)
         return name
 
     def _block_doc(self, class_key: str) -> str:
-        info = self.ir.info["classes"][class_key]
-        return comment_text(info.get("doc") or f"The '{info['block']}' block.")
+        info = self.ir.scopes.classes[class_key]
+        return comment_text(info.doc or f"The '{info.block}' block.")
 
     def lower_scope(self, scope: str, name: str, doc: str, source: str, args: list[str], ports_in: dict,
                     ports_out: dict) -> ClassPlan:
@@ -212,7 +212,7 @@ class Lowering:
         init = template.module.init(call).strip()
         if init:
             inst = self.instances.get(node.key)  # an alias block: cite the line that uses it
-            loc = Loc(*inst["loc"]) if inst else node.loc
+            loc = inst.loc if inst else node.loc
             plan.members.append(Member(call.attr, init, f"{self.source_name(loc, node.name)}"))
             self.attr_of[node.key] = call.attr
         for line in template.module.forward(call).strip().splitlines():
@@ -262,23 +262,23 @@ class Lowering:
                     sym[d] = f"{base}.size({i})"
         attr = module_attr(node.name, taken)
         var = local.take(node.name)
-        return Call(node, attr, var, ports, shapes, node.meta["shapes"][0], sym)
+        return Call(node, attr, var, ports, shapes, next(iter(node.meta["shapes"].values())), sym)
 
     def lower_instance(self, scope: str, plan: ClassPlan, env: dict, local: Namespace, taken: set):
         inst = self.instances[scope]
-        cls = self.class_for(inst["class_key"], scope)
+        cls = self.class_for(inst.class_key, scope)
         name = scope.rsplit(".", 1)[-1]
         attr = module_attr(name, taken)
         self.attr_of[scope] = attr
-        plan.members.append(Member(attr, f"{cls}()", self.source_name(Loc(*inst["loc"]), name)))
-        args = ", ".join(self._expr(env, tuple(ref)) for ref in inst["ports_in"].values())
-        outs = list(inst["ports_out"].values())
+        plan.members.append(Member(attr, f"{cls}()", self.source_name(inst.loc, name)))
+        args = ", ".join(self._expr(env, tuple(ref)) for ref in inst.ports_in.values())
+        outs = list(inst.ports_out.values())
         if len(outs) == 1:
             var = local.take(name)
             plan.lines.append(f"{var} = self.{attr}({args})")
             env[tuple(outs[0])] = var
         else:
-            vars_ = [local.take(f"{name}_{p}") for p in inst["ports_out"]]
+            vars_ = [local.take(f"{name}_{p}") for p in inst.ports_out]
             plan.lines.append(f"{', '.join(vars_)} = self.{attr}({args})")
             for var, ref in zip(vars_, outs, strict=True):
                 env[tuple(ref)] = var
@@ -290,13 +290,13 @@ class Lowering:
         name = group.rsplit(".", 1)[-1]
         attr = module_attr(name, taken)
         self.attr_of[group] = attr
-        count = rep["count"]
-        refs = [tuple(r) for r in inst["ports_in"].values()]
+        count = rep.count
+        refs = [tuple(r) for r in inst.ports_in.values()]
         carried = local.take(name)
         others = [self._expr(env, r) for r in refs[1:]]
-        source = self.source_name(Loc(*rep["loc"]), f"{name} x{count}")
+        source = self.source_name(rep.loc, f"{name} x{count}")
         plan.lines.append(f"{carried} = {self._expr(env, refs[0])}")
-        if inst["alias"]:
+        if inst.alias:
             node = self.ir.node(first)
             template = self.templates[node.op]
             self.ops_used.add(node.op)
@@ -315,13 +315,13 @@ class Lowering:
             body = re.sub(rf"^{re.escape(call.var)} = ", f"{carried} = ", body)
             plan.lines.extend("    " + line for line in body.splitlines())
         else:
-            cls = self.class_for(inst["class_key"], first)
+            cls = self.class_for(inst.class_key, first)
             plan.members.append(Member(attr, f"nn.ModuleList([{cls}() for _ in range({count})])", source))
             loop_var = local.take("layer")
             args = ", ".join([carried] + others)
             plan.lines.append(f"for {loop_var} in self.{attr}:")
             plan.lines.append(f"    {carried} = {loop_var}({args})")
-        (out_ref,) = rep["ports_out"].values()
+        (out_ref,) = rep.ports_out.values()
         env[tuple(out_ref)] = carried
 
     # -- the whole model ---------------------------------------------------------------------------------
@@ -382,20 +382,7 @@ class Lowering:
 
     def template_key(self, key: str) -> str:
         """'h.3.attn' -> 'h.*.attn': one entry for all iterations of a repeat."""
-        parts = key.split(".")
-        out = []
-        prefix = ""
-        skip = False
-        for part in parts:
-            prefix = part if not prefix else f"{prefix}.{part}"
-            if skip:
-                out.append("*")
-                skip = False
-                continue
-            out.append(part)
-            if prefix in self.repeats:
-                skip = True
-        return ".".join(out)
+        return self.ir.scopes.template_key(key)
 
     def once_per_template(self, nodes):
         """(node, loops, expr) for the first node of each template key: one entry for all repeat iterations."""

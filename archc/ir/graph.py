@@ -1,30 +1,30 @@
 """The IR: a :class:`networkx.DiGraph` whose nodes are named by scope and carry a :class:`Node`.
 
 Node keys are scopes (``layers.7.attn``). Edges run from producer to consumer; the ordered inputs of a
-node are in :attr:`Node.inputs` (an edge cannot say ``mul(x, x)`` twice). The block hierarchy is kept in
-``graph.graph``:
+node are in :attr:`Node.inputs` (an edge cannot say ``mul(x, x)`` twice). The block hierarchy (instances,
+repeat groups, block classes) is the typed scope tree :attr:`IR.scopes` (archc/ir/scopes.py), which also
+answers every question about repeat indices in keys. ``graph.graph`` (:attr:`IR.info`) holds plain data:
 
-``instances``
-    scope -> {block, class_key, parent, repeat, index, params, ports_in, ports_out, loc, role}: one entry
-    per block instance, so code generation can emit one class per ``class_key`` and a loop per repeat.
-``repeats``
-    scope -> {block, class_key, count, loc, ports_in, ports_out}: the ``repeat: N`` groups.
-``classes``
-    class_key -> {block, params, loc, role}: the distinct (block, parameter binding) pairs.
 ``inputs`` / ``outputs``
     the spec's declared inputs (name -> {shape, dtype}) and outputs (name -> [key, port]).
-``vars``, ``spec``
-    the resolved ``vars`` and {file, overrides, hash}.
+``vars``, ``spec``, ``default_init``
+    the resolved ``vars``, {file, overrides, hash, choices} and the spec-wide init rule.
+``rewrites``
+    the rewrites applied before lowering (archc/passes/rewrite.py), one record per match.
 
 Analysis passes write their results to ``Node.meta`` under these keys:
 
 =================  =======================================================================
-``shapes``         list of output shapes, one per output port (``infer_shapes``)
+``shapes``         {output port: shape} (``infer_shapes``)
+``dtypes``         {output port: dtype name} (``infer_shapes``)
 ``params``         {param name: shape} owned by the node (``count``); tied params are excluded
 ``n_params``       number of parameters the node owns (``count``)
 ``flops``          [fixed, per_ctx] forward FLOPs per token (``count``)
 ``category``       attention | mlp | embedding | norm | position | head | other (``count``)
+``tied``           {param: key of the parameter it shares} (``count``)
 =================  =======================================================================
+
+The IR knows nothing about particular ops: it never imports the op registry.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from archc.errors import Loc
+from archc.ir.scopes import Scopes
 
 
 @dataclass(slots=True)
@@ -74,8 +75,9 @@ class IR:
 
     def __init__(self, graph: nx.DiGraph | None = None):
         self.graph = graph if graph is not None else nx.DiGraph()
-        for key in ("instances", "repeats", "classes", "inputs", "outputs", "vars", "spec"):
+        for key in ("inputs", "outputs", "vars", "spec"):
             self.graph.graph.setdefault(key, {})
+        self.scopes = Scopes()
 
     @property
     def info(self) -> dict:
@@ -107,8 +109,5 @@ class IR:
         return [self.node(src) for _, src, _ in node.inputs]
 
     def shape_of(self, key: str, port: str = "out"):
-        node = self.node(key)
-        from archc.ops.registry import get_op, output_names
-
-        ports = output_names(get_op(node.op), node.attrs)  # split's ports depend on its sizes
-        return node.meta["shapes"][ports.index(port)]
+        """The shape of output ``port`` of node ``key`` (after ``infer_shapes``)."""
+        return self.node(key).meta["shapes"][port]

@@ -3,12 +3,12 @@
 ``to_json(ir)`` gives a dict of plain JSON data (dicts with string keys, lists, strings, numbers, booleans,
 null); ``from_json(data)`` rebuilds an equal IR: the same nodes in the same (topological) order with their
 attributes, inputs, locations, parent scopes, ties, init rules and ``meta``, the same edges, and all of
-``ir.info`` (instances, repeats, classes, inputs, outputs, vars, spec, default_init).
+``ir.info`` (inputs, outputs, vars, spec, default_init) and the scope tree (instances, repeats, classes).
 
 Layout::
 
     {"format": "archc-ir", "version": 1,
-     "info": {...ir.info...},
+     "info": {...ir.info...}, "scopes": {"instances", "repeats", "classes"},
      "nodes": [{"key", "op", "attrs", "inputs": [[port, source key, source port]], "loc": [file, line, col],
                 "parent", "attr_locs": {attr: [file, line, col]}, "tie", "init", "meta"}, ...]}
 
@@ -23,14 +23,15 @@ from __future__ import annotations
 import copy
 
 from archc.ir.graph import IR, Node
+from archc.ir.scopes import Scopes
 
 FORMAT = "archc-ir"
-VERSION = 1
+VERSION = 2  # 2: the scope tree moved out of info; meta["shapes"] keyed by port
 
 
 def to_json(ir: IR) -> dict:
     """The IR as plain JSON data (a deep copy: editing it does not change ``ir``)."""
-    data = {"format": FORMAT, "version": VERSION, "info": ir.info,
+    data = {"format": FORMAT, "version": VERSION, "info": ir.info, "scopes": ir.scopes.to_json(),
             "nodes": [node.to_json() for node in ir.nodes()]}
     return _copy_checked(data, "")
 
@@ -44,6 +45,7 @@ def from_json(data: dict) -> IR:
     data = copy.deepcopy(data)
     ir = IR()
     ir.info.update(data["info"])
+    ir.scopes = Scopes.from_json(data.get("scopes", {}))
     for node in data["nodes"]:
         ir.add(Node.from_json(node))
     return ir

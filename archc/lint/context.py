@@ -28,7 +28,7 @@ from archc.errors import Loc
 from archc.ir.graph import IR, Node
 from archc.lint.residual import Residual, find_residual
 from archc.lint.stacks import Stack, classify
-from archc.ops.registry import OPS, output_names
+from archc.ops.registry import OPS
 
 
 class Context:
@@ -55,8 +55,7 @@ class Context:
         return OPS[node.op].category == "norm"
 
     def shape(self, key: str, port: str = "out") -> tuple:
-        node = self.node(key)
-        return tuple(node.meta["shapes"][output_names(OPS[node.op], node.attrs).index(port)])
+        return tuple(self.ir.shape_of(key, port))
 
     def width(self, key: str, port: str = "out"):
         """The feature (last) axis of a value, an int or a symbol; None for a scalar."""
@@ -88,10 +87,7 @@ class Context:
 
     def region(self, node: Node) -> str:
         """The instance scope ``node`` lives in ('' at top level); an alias node lives in its instance's parent."""
-        scope = node.parent
-        if scope and scope == node.key:
-            scope = self.info["instances"][scope]["parent"]
-        return scope
+        return self.ir.scopes.region(node)
 
     @staticmethod
     def within(key: str, scope: str) -> bool:
@@ -101,12 +97,9 @@ class Context:
     @cached_property
     def _members(self) -> dict[str, list[Node]]:
         members: dict[str, list[Node]] = {}
-        instances = self.info["instances"]
         for node in self.nodes():
-            scope = node.parent
-            while scope:
-                members.setdefault(scope, []).append(node)
-                scope = instances[scope]["parent"]
+            for inst in self.ir.scopes.chain(node.parent):
+                members.setdefault(inst.scope, []).append(node)
         return members
 
     def members(self, scope: str) -> list[Node]:
@@ -115,13 +108,7 @@ class Context:
 
     def collapse(self, scope: str) -> str:
         """``h.7.attn`` -> ``h.[i].attn`` for every repeat index in ``scope``: one name for all iterations."""
-        repeats = self.info["repeats"]
-        parts = scope.split(".")
-        out = list(parts)
-        for i in range(1, len(parts)):
-            if parts[i].isdigit() and ".".join(parts[:i]) in repeats:
-                out[i] = "[i]"
-        return ".".join(out)
+        return self.ir.scopes.collapse(scope)
 
     # -- shared analyses ---------------------------------------------------------------------------------
 
@@ -135,7 +122,7 @@ class Context:
     def stacks(self) -> dict[str, Stack]:
         """Repeat group scope -> its :class:`~archc.lint.stacks.Stack`, for groups of residual blocks with norms."""
         found = {}
-        for group in self.info["repeats"]:
+        for group in self.ir.scopes.repeats:
             stack = classify(self, group)
             if stack is not None:
                 found[group] = stack

@@ -38,13 +38,13 @@ class Stack:
 
 
 def classify(ctx: Context, group: str) -> Stack | None:
-    repeat = ctx.info["repeats"][group]
-    first = f"{group}.0"
-    instance = ctx.info["instances"].get(first)
-    if instance is None or not instance.get("ports_out") or not repeat.get("ports_out"):
+    repeat = ctx.ir.scopes.repeats[group]
+    first = repeat.iteration(0)
+    instance = ctx.ir.scopes.instances.get(first)
+    if instance is None or not instance.ports_out or not repeat.ports_out:
         return None
-    entry = next(iter(instance["ports_in"].values()))[0]
-    out = next(iter(instance["ports_out"].values()))[0]
+    entry = next(iter(instance.ports_in.values()))[0]
+    out = next(iter(instance.ports_out.values()))[0]
     members = ctx.members(first)
     if not any(ctx.is_norm(n) for n in members):
         return None
@@ -56,8 +56,8 @@ def classify(ctx: Context, group: str) -> Stack | None:
         return None
     kind = PRE if out in _stream(ctx, entry, first, through_norms=False) else POST
     on_path = [k for k in stream if ctx.is_norm(k) and (k == out or any(s in stream for s in ctx.successors(k)))]
-    return Stack(group, first, repeat["count"], kind, Loc(*repeat["loc"]), entry,
-                 next(iter(repeat["ports_out"].values()))[0], residuals,
+    return Stack(group, first, repeat.count, kind, repeat.loc, entry,
+                 next(iter(repeat.ports_out.values()))[0], residuals,
                  tuple(sorted(on_path, key=ctx.index.__getitem__)))
 
 

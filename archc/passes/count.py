@@ -23,16 +23,7 @@ from archc.passes.infer_shapes import node_view
 
 def _role(ir: IR, node) -> str:
     op = OPS[node.op]
-    if op.category != "other":
-        return op.category
-    scope = node.parent
-    instances = ir.info["instances"]
-    while scope:
-        inst = instances[scope]
-        if inst["role"] != "other":
-            return inst["role"]
-        scope = inst["parent"]
-    return "other"
+    return op.category if op.category != "other" else ir.scopes.role_of(node.parent)
 
 
 def count(ir: IR) -> IR:
@@ -61,7 +52,7 @@ def count(ir: IR) -> IR:
             node.meta["tied"] = {k: f"{node.tie}.{k}" for k in shared}
         node.meta["params"] = params
         node.meta["n_params"] = sum(math.prod(s) for s in params.values())
-        fixed, per_ctx = op.flops(view, [tuple(s) for s in node.meta["shapes"]])
+        fixed, per_ctx = op.flops(view, [tuple(s) for s in node.meta["shapes"].values()])
         node.meta["flops"] = [fixed, per_ctx]
         # a projection straight to a declared output is the model's head (logits)
         node.meta["category"] = "head" if node.op == "linear" and node.key in outputs else _role(ir, node)

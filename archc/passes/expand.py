@@ -18,6 +18,7 @@ from archc.errors import Loc, SpecError, did_you_mean
 from archc.ir import init as init_rules
 from archc.ir.dims import valid_dim
 from archc.ir.graph import IR, Node
+from archc.ir.scopes import BlockClass, Instance, Repeat
 from archc.ops.base import REQUIRED, Attr
 from archc.ops.registry import OPS, output_names, unknown_op_message
 from archc.spec.compose import Composed
@@ -432,9 +433,8 @@ class Expander:
         doc = raw.get("doc")
         if doc is not None and not isinstance(doc, str):
             raise SpecError(f"'doc' of block '{block}' must be a string", self.loc(bpath + ("doc",)))
-        self.ir.info["classes"][class_key] = {"block": block, "params": resolved["params"], "role": role,
-                                              "doc": doc,
-                                              "loc": _loc_list(self.loc(bpath))}
+        self.ir.scopes.classes[class_key] = BlockClass(class_key, block, resolved["params"], role, doc,
+                                                       self.loc(bpath))
         self.block_cache[cache_key] = entry
         return entry
 
@@ -485,8 +485,7 @@ class Expander:
                             f"'{block}' has {len(entry['outputs'])}", scope.loc(path + ("repeat",)))
         group = scope.prefix + name
         if count > 1 or "repeat" in body:
-            self.ir.info["repeats"][group] = {"block": block, "class_key": entry["class_key"], "count": count,
-                                              "loc": _loc_list(loc), "parent": scope.instance}
+            self.ir.scopes.repeats[group] = Repeat(group, block, entry["class_key"], count, scope.instance, loc)
         value = None
         self.active.append(block)
         for i in range(count):
@@ -499,7 +498,7 @@ class Expander:
                 bound = {**bound, ports[0]: value[""]}
         self.active.pop()
         if count > 1 or "repeat" in body:
-            self.ir.info["repeats"][group]["ports_out"] = {p: list(v) for p, v in value.items() if p}
+            self.ir.scopes.repeats[group].ports_out = {p: tuple(v) for p, v in value.items() if p}
         return value
 
     def instantiate(self, entry: dict, block: str, inst: str, bound: dict, outer: _Scope, loc: Loc,
@@ -509,10 +508,9 @@ class Expander:
         nodes = {k: dict(v) if isinstance(v, dict) else v for k, v in entry["nodes"].items()}
         alias = len(nodes) == 1
         scope = _Scope(inst + ".", inst, values, self.loc, bpath)
-        self.ir.info["instances"][inst] = {
-            "block": block, "class_key": entry["class_key"], "parent": outer.instance, "repeat": repeat,
-            "index": index, "params": entry["params"], "role": entry["role"], "alias": alias,
-            "ports_in": {p: list(r) for p, r in bound.items()}, "loc": _loc_list(loc)}
+        self.ir.scopes.instances[inst] = Instance(
+            inst, block, entry["class_key"], outer.instance, repeat, index, entry["params"], entry["role"], alias, loc,
+            ports_in={p: tuple(r) for p, r in bound.items()})
         if alias:
             (only,) = nodes
             body = nodes[only]
@@ -531,7 +529,7 @@ class Expander:
             out[port] = self.lookup(ref, scope, self.loc(("blocks", block, "outputs")), f"output of block '{block}'")
         if len(out) == 1:
             out[""] = next(iter(out.values()))
-        self.ir.info["instances"][inst]["ports_out"] = {p: list(v) for p, v in out.items() if p}
+        self.ir.scopes.instances[inst].ports_out = {p: tuple(v) for p, v in out.items() if p}
         return out
 
     def resolve_ties(self):
@@ -547,7 +545,7 @@ class Expander:
             if node.key in candidates and target == node.name:
                 raise SpecError(f"node '{node.name}' cannot tie its weights to itself", loc)
             key = next((c for c in candidates if c in self.ir and c != node.key), None)
-            block_use = next((c for c in candidates if c in self.ir.info["instances"] or c in self.ir.info["repeats"]),
+            block_use = next((c for c in candidates if c in self.ir.scopes.instances or c in self.ir.scopes.repeats),
                              None)
             if key is None and block_use is not None:
                 raise SpecError(f"tie refers to '{target}', a block; tie to an op node that has the weight", loc)
@@ -564,6 +562,3 @@ def expand(composed: Composed) -> IR:
     ir.info["spec"] = {"file": composed.file, "overrides": list(composed.overrides), "choices": composed.choices}
     return ir
 
-
-def _loc_list(loc: Loc) -> list:
-    return [loc.file, loc.line, loc.col]

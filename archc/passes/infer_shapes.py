@@ -1,4 +1,4 @@
-"""infer_shapes: output shapes of every node, into ``meta["shapes"]`` (one per output port).
+"""infer_shapes: output shapes of every node, into ``meta["shapes"]`` ({output port: shape}).
 
 Needs: an expanded IR in topological order. Guarantees: every op's ``check`` and shape rule passed; integer
 tensors reach only ops that index with them; every repeated block maps its input shape to itself.
@@ -21,7 +21,7 @@ def node_view(ir: IR, node: Node) -> NodeView:
     sources: dict = {}
     for port, src, src_port in node.inputs:
         src_node = ir.node(src)
-        shape = src_node.meta["shapes"][output_names(OPS[src_node.op], src_node.attrs).index(src_port)]
+        shape = src_node.meta["shapes"][src_port]
         if isinstance(shapes.get(port), list):
             shapes[port].append(tuple(shape))
             sources.setdefault(port, []).append(f"{src} {fmt(shape)}")
@@ -61,17 +61,14 @@ def infer_shapes(ir: IR) -> IR:
             _check_dtype(ir, node, view)
         op.check(view)
         shapes = op.infer(view)
-        node.meta["shapes"] = [list(s) for s in shapes]
-    for inst in ir.info["instances"].values():
-        if inst["repeat"] is None:
+        node.meta["shapes"] = {port: list(s) for port, s in zip(output_names(op, node.attrs), shapes, strict=True)}
+    for inst in ir.scopes.instances.values():
+        if inst.repeat is None:
             continue
-        src_in = next(iter(inst["ports_in"].values()))
-        (src_out,) = inst["ports_out"].values()
+        src_in = next(iter(inst.ports_in.values()))
+        (src_out,) = inst.ports_out.values()
         shape_in, shape_out = ir.shape_of(*src_in), ir.shape_of(*src_out)
         if list(shape_in) != list(shape_out):
-            rep = ir.info["repeats"][inst["repeat"]]
-            from archc.errors import Loc
-
-            raise SpecError(f"{inst['repeat']}: a repeated block must keep its shape, but '{inst['block']}' maps "
-                            f"{fmt(shape_in)} to {fmt(shape_out)}", Loc(*rep["loc"]))
+            raise SpecError(f"{inst.repeat}: a repeated block must keep its shape, but '{inst.block}' maps "
+                            f"{fmt(shape_in)} to {fmt(shape_out)}", ir.scopes.repeats[inst.repeat].loc)
     return ir
