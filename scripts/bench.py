@@ -7,6 +7,9 @@ Sections:
   startup   `archc show specs/llama.yaml` cold vs `python -c "import torch"`, alternating runs (target <= 0.5)
   scaling   `archc show specs/llama.yaml vars.n_layers=N` for N = 10, 100, 1000 (target < 3 s at 1000, linear)
   build     `archc build specs/llama.yaml` cold (target < 1 s, no torch import)
+  shapes    load + build of graphs shaped unlike a model: a flat scope, a deep chain listed last-first, a deep
+            repeat of a one-node block, at N and 10N nodes (linear: 10x)
+  lint      `archc lint specs/llama.yaml vars.n_layers=1000` cold vs `python -c "import torch"` (target <= 0.8)
   train     forward+backward of the generated LLaMA / GPT-2 vs transformers with the same weights (target <= 1.0)
   memory    growth of peak RSS over one training step, each model in its own subprocess (target <= 1.0)
   compile   torch.compile(fullgraph=True) with the default inductor backend: compiles, and compiled vs eager
@@ -99,6 +102,60 @@ def bench_build() -> dict:
         t = min(run(ARCHC + ["build", "specs/llama.yaml", "-o", f"{tmp}/llama.py", "--force"]) for _ in range(3))
     print(f"archc build: {t:.3f} s (target < 1 s)")
     return {"seconds": t}
+
+
+def _shape_spec(kind: str, n: int) -> str:
+    """A spec of ``n`` nodes shaped as ``kind`` (see the module docstring), as YAML text."""
+    head = "inputs:\n  x: {shape: [B, T, 8]}\n"
+    if kind == "flat":  # n siblings in one scope, each reading the input, summed pairwise into a chain of adds
+        lines = [f"  r{i}: {{op: relu, in: x}}" for i in range(n)]
+        lines += ["  s0: {op: add, in: [r0, r1]}"] + [f"  s{i}: {{op: add, in: [s{i - 1}, r{i + 1}]}}"
+                                                       for i in range(1, n - 1)]
+        return head + "nodes:\n" + "\n".join(lines) + f"\noutputs: {{y: s{n - 2}}}\n"
+    if kind == "chain":  # each node reads the one listed after it: the topological order must be computed
+        lines = [f"  c{i}: {{op: relu, in: c{i - 1}}}" for i in range(n - 1, 0, -1)] + ["  c0: {op: relu, in: x}"]
+        return head + "nodes:\n" + "\n".join(lines) + f"\noutputs: {{y: c{n - 1}}}\n"
+    return head + "blocks:\n  step: {nodes: {a: {op: relu}}}\n" + f"nodes:\n  steps: {{block: step, repeat: {n}}}\n"
+
+
+def bench_shapes(n: int = 1000) -> dict:
+    section(f"graph shapes: load_spec + build_source in process, {n:,} vs {10 * n:,} nodes (linear: 10x)")
+    sys.path.insert(0, str(ROOT))
+    from archc.codegen.pytorch import build_source
+    from archc.pipeline import load_spec
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("flat", "chain", "repeat"):
+            times = {}
+            for size in (n, 10 * n):
+                path = Path(tmp) / f"{kind}_{size}.yaml"
+                path.write_text(_shape_spec(kind, size))
+                start = time.perf_counter()
+                spec = load_spec(path)
+                loaded = time.perf_counter() - start
+                build_source(spec)
+                times[size] = (loaded, time.perf_counter() - start)
+            (l1, b1), (l2, b2) = times[n], times[10 * n]
+            print(f"{kind:>6}: load {l1:.2f} s -> {l2:.2f} s ({l2 / l1:.1f}x), load+build {b1:.2f} s -> {b2:.2f} s "
+                  f"({b2 / b1:.1f}x)")
+            out[kind] = {"load_s": [l1, l2], "build_s": [b1, b2], "ratio": b2 / b1}
+    return out
+
+
+def bench_lint(repeats: int = 5) -> dict:
+    section("lint: archc lint specs/llama.yaml vars.n_layers=1000, every rule, cold, vs import torch (alternating)")
+    lint = ARCHC + ["lint", "specs/llama.yaml", "vars.n_layers=1000"]
+    torch_cmd = [sys.executable, "-c", "import torch"]
+    a, b = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(lint, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # exit 1 on findings
+        a.append(time.perf_counter() - start)
+        b.append(run(torch_cmd))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"archc lint: {ma:.3f} s   import torch: {mb:.3f} s   ratio {ma / mb:.2f} (target <= 0.80)")
+    return {"lint_s": ma, "import_torch_s": mb, "ratio": ma / mb}
 
 
 # -- training step: generated model vs transformers -------------------------------------------------------
@@ -258,7 +315,7 @@ def bench_memory(family: str) -> dict:
     return {"generated_mib": growth["generated"], "hf_mib": growth["hf"], "ratio": ratio}
 
 
-SECTIONS = ("startup", "scaling", "build", "train", "memory", "compile")
+SECTIONS = ("startup", "scaling", "build", "shapes", "lint", "train", "memory", "compile")
 
 
 def main(argv: list[str]) -> int:
@@ -275,6 +332,10 @@ def main(argv: list[str]) -> int:
         results["scaling"] = bench_scaling()
     if "build" in wanted:
         results["build"] = bench_build()
+    if "shapes" in wanted:
+        results["shapes"] = bench_shapes()
+    if "lint" in wanted:
+        results["lint"] = bench_lint()
     for family in ("llama", "gpt2"):
         if "train" in wanted:
             results[f"train_{family}"] = bench_train(family)
