@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,11 @@ def test_findings_are_sorted_by_location():
 
 
 def test_a_problem_in_every_iteration_is_reported_once(tmp_path):
-    """1,000 iterations of a block with a broadcast residual: one finding, and linear time."""
+    """1,000 iterations of a block with a broadcast residual: one finding, naming the other 999.
+
+    How long this takes is the benchmark's to measure (``make bench``), not a test's: a wall-clock bound fails
+    on a slow or busy machine. Measured 2026-11-29 on a 2-core box: 0.044 s for these 2,001 IR nodes.
+    """
     spec = tmp_path / "deep.yaml"
     spec.write_text(
         "inputs:\n  x: {shape: [B, T, 8]}\n"
@@ -60,19 +63,14 @@ def test_a_problem_in_every_iteration_is_reported_once(tmp_path):
         "      score: {op: linear, out_features: 1}\n"
         "      res: {op: add, in: [x, score]}\n"
         "nodes:\n  h: {block: layer, repeat: 1000}\n")
-    ir = load_spec(spec).ir
-    start = time.perf_counter()
-    (finding,) = lint(ir)
-    assert time.perf_counter() - start < 2.0
+    (finding,) = lint(load_spec(spec).ir)
     assert (finding.code, finding.scope, finding.loc.line) == ("AL001", "h.0.res", 7)
     assert finding.message.endswith("is broadcast to [B, T, 8] (and 999 more iterations)")
 
 
-def test_a_1000_layer_llama_lints_fast_and_clean():
-    ir = load_spec(LLAMA, ["vars.n_layers=1000"]).ir
-    start = time.perf_counter()
-    assert lint(ir) == []
-    assert time.perf_counter() - start < 1.5  # about 0.15 s on one core; quadratic would take minutes
+def test_a_1000_layer_llama_lints_clean():
+    """10,005 IR nodes. Speed is measured by the benchmark (0.14 s here on 2026-11-29), not asserted."""
+    assert lint(load_spec(LLAMA, ["vars.n_layers=1000"]).ir) == []
 
 
 # -- selection ---------------------------------------------------------------------------------------------
