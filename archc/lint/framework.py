@@ -24,7 +24,8 @@ from archc.errors import Loc
 if TYPE_CHECKING:
     from archc.lint.context import Context
 
-#: principle (the seed's section 2) -> code prefix of its rules
+#: design principle -> code prefix of its rules. Each rule page's *Principle* section says what its principle asks
+#: and its *Evidence* section which published result stands behind it.
 PRINCIPLES = {
     "gradient-flow": "GF",
     "alignment": "AL",
@@ -34,7 +35,9 @@ PRINCIPLES = {
     "hierarchy": "HR",
     "systems": "SY",
 }
-#: the seed's failure modes (section 4) a rule can point to
+#: failure modes a rule can point to: too many parallel links, a narrow or mismatched projection that loses
+#: information, representations whose meaning shifts between producer and consumer, vanishing or exploding
+#: gradients, and routing or gating left without a bound or regulariser
 ANTI_PATTERNS = ("overconnected-mesh", "information-choking", "semantic-drift", "gradient-collapse",
                  "underconstrained-dynamics")
 SEVERITIES = ("error", "warning", "info")

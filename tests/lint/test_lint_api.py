@@ -1,14 +1,17 @@
-"""The Python API, rule selection, and the shared analyses (residual joins, stacks) the rules stand on."""
+"""The Python API, rule selection, the shared analyses (residual joins, stacks) the rules stand on, and the
+sources rule pages cite."""
 
 from __future__ import annotations
 
-import time
+import inspect
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from archc.ir.graph import IR
-from archc.lint import Finding, lint
+from archc.lint import Finding, framework, lint
 from archc.lint.context import Context
 from archc.lint.registry import RULES
 from archc.lint.selection import selected
@@ -52,7 +55,11 @@ def test_findings_are_sorted_by_location():
 
 
 def test_a_problem_in_every_iteration_is_reported_once(tmp_path):
-    """1,000 iterations of a block with a broadcast residual: one finding, and linear time."""
+    """1,000 iterations of a block with a broadcast residual: one finding, naming the other 999.
+
+    How long this takes is the benchmark's to measure (``make bench``), not a test's: a wall-clock bound fails
+    on a slow or busy machine. Measured 2026-11-29 on a 2-core box: 0.044 s for these 2,001 IR nodes.
+    """
     spec = tmp_path / "deep.yaml"
     spec.write_text(
         "inputs:\n  x: {shape: [B, T, 8]}\n"
@@ -60,19 +67,14 @@ def test_a_problem_in_every_iteration_is_reported_once(tmp_path):
         "      score: {op: linear, out_features: 1}\n"
         "      res: {op: add, in: [x, score]}\n"
         "nodes:\n  h: {block: layer, repeat: 1000}\n")
-    ir = load_spec(spec).ir
-    start = time.perf_counter()
-    (finding,) = lint(ir)
-    assert time.perf_counter() - start < 2.0
+    (finding,) = lint(load_spec(spec).ir)
     assert (finding.code, finding.scope, finding.loc.line) == ("AL001", "h.0.res", 7)
     assert finding.message.endswith("is broadcast to [B, T, 8] (and 999 more iterations)")
 
 
-def test_a_1000_layer_llama_lints_fast_and_clean():
-    ir = load_spec(LLAMA, ["vars.n_layers=1000"]).ir
-    start = time.perf_counter()
-    assert lint(ir) == []
-    assert time.perf_counter() - start < 1.5  # about 0.15 s on one core; quadratic would take minutes
+def test_a_1000_layer_llama_lints_clean():
+    """10,005 IR nodes. Speed is measured by the benchmark (0.14 s here on 2026-11-29), not asserted."""
+    assert lint(load_spec(LLAMA, ["vars.n_layers=1000"]).ir) == []
 
 
 # -- selection ---------------------------------------------------------------------------------------------
@@ -152,3 +154,38 @@ def test_a_spec_wide_depth_scaled_init_tames_post_norm_stacks():
     path = FIXTURES / "post_norm_deep_stack.yaml"
     assert lint(load_spec(path), select="GF001")
     assert lint(load_spec(path, ["+init={std: 0.02, depth: 24}"]), select="GF001") == []
+
+
+# -- rule pages cite what a reader can look up -------------------------------------------------------------
+
+#: an arXiv id, a DOI or a web address
+CHECKABLE = re.compile(r"arXiv:\d{4}\.\d{4,5}|\b10\.\d{4,9}/\S+|https?://\S+")
+#: the project's own notes, which a user of archc does not have
+PRIVATE = re.compile(r"\bseeds?\b|\bchapter\b|\bthe book\b|lecture notes|\.\./shared|LINT-EVIDENCE", re.I)
+
+
+def page_section(doc: str, name: str) -> str:
+    return doc.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0] if f"## {name}\n" in doc else ""
+
+
+@pytest.mark.parametrize("code", RULES)
+def test_a_rule_page_cites_sources_a_reader_can_look_up(code):
+    doc = inspect.cleandoc(RULES[code].__doc__)
+    assert CHECKABLE.search(page_section(doc, "Evidence")), f"{code}: Evidence names no arXiv id, DOI or URL"
+    references = re.split(r"^- ", page_section(doc, "References"), flags=re.M)[1:]
+    assert references, f"{code}: no references"
+    for ref in references:
+        assert CHECKABLE.search(ref), f"{code}: reference without an arXiv id, DOI or URL: {ref.strip()!r}"
+
+
+@pytest.mark.parametrize("module", sorted({cls.__module__ for cls in RULES.values()} | {framework.__name__}))
+def test_rule_pages_and_messages_do_not_cite_private_notes(module):
+    """Pages, messages and fixes are in the rule's module; what they cite must be public."""
+    hits = [line.strip() for line in inspect.getsource(sys.modules[module]).splitlines() if PRIVATE.search(line)]
+    assert hits == [], f"{module} cites notes a user does not have: {hits}"
+
+
+def test_the_private_note_pattern_catches_what_pages_used_to_say():
+    assert PRIVATE.search("shape (the seed, section 2.2).")
+    assert PRIVATE.search("see ../shared/LINT-EVIDENCE.md")
+    assert not PRIVATE.search("He et al. 2016 (arXiv:1512.03385), seeded with zeros")

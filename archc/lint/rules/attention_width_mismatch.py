@@ -21,7 +21,7 @@ class AttentionWidthMismatch(Rule):
     the branch back into a subspace of that rank: every layer's attention can touch only part of the
     stream. Wider, attention costs (n_heads * head_dim) / d times the parameters and FLOPs of the usual
     split. Either way it is more often a head count edited without its ``head_dim`` than a design: the
-    Transformer and its descendants use d_k = d_model / h (512 / 8 = 64; GPT-2 768 / 12 = 64; LLaMA-2 7B
+    Transformer and its descendants use d_k = d_model / h (512 / 8 = 64; GPT-2 small 768 / 12 = 64; LLaMA 7B
     4096 / 32 = 128).
 
     ## Example
@@ -43,17 +43,23 @@ class AttentionWidthMismatch(Rule):
       3072-wide stream, 4096).
 
     ## Principle
-    Representational alignment, dimensional facet: interfaces between modules are explicit contracts on
-    shape (the seed, section 2.2).
+    Representational alignment, dimensional facet: the interface between two modules is a contract on shape,
+    stated where it is made. Here the contract is that the heads tile the width they read and write.
 
     ## Evidence
-    Vaswani et al. 2017, section 3.2.2: d_k = d_v = d_model / h = 64, so multi-head attention costs about
-    what single-head attention with full width does. Gemma (2024, table 1) is the known deliberate
-    exception, wider by 4/3.
+    Vaswani et al. 2017 (arXiv:1706.03762), section 3.2.2: h = 8 heads with d_k = d_v = d_model / h = 64,
+    "due to the reduced dimension of each head, the total computational cost is similar to that of
+    single-head attention with full dimensionality". LLaMA 7B (Touvron et al. 2023, arXiv:2302.13971,
+    table 2): dimension 4096, 32 heads. GPT-2 small's released config: n_embd 768, n_head 12. Gemma 7B
+    (Gemma Team 2024, arXiv:2403.08295, table 1: d_model 3072, 16 heads of size 256) is the known
+    deliberate exception, wider by 4096 / 3072 = 4/3.
 
     ## References
-    - Vaswani et al. 2017, "Attention Is All You Need", NeurIPS.
-    - Gemma Team 2024, "Gemma: Open Models Based on Gemini Research and Technology".
+    - Vaswani, Shazeer, Parmar, Uszkoreit, Jones, Gomez, Kaiser, Polosukhin 2017, "Attention Is All You
+      Need", NeurIPS, arXiv:1706.03762.
+    - Touvron et al. 2023, "LLaMA: Open and Efficient Foundation Language Models", arXiv:2302.13971.
+    - Gemma Team 2024, "Gemma: Open Models Based on Gemini Research and Technology", arXiv:2403.08295.
+    - GPT-2 small configuration: https://huggingface.co/openai-community/gpt2/blob/main/config.json
     """
 
     name = "attention-width-mismatch"

@@ -47,18 +47,22 @@ class BroadcastResidualAdd(Rule):
     or, for a per-position gate, multiply instead of add: ``{op: mul, in: [x, gate]}``.
 
     ## Principle
-    Representational alignment, dimensional facet: adjacent modules share compatible shapes; prefer explicit
-    adapters over implicit assumptions (the seed, section 2.2).
+    Representational alignment, dimensional facet: the two sides of a join carry the same features in the
+    same shape, and where they differ an explicit projection says how, rather than an implicit broadcast.
 
     ## Evidence
-    Every residual add in ResNet (He et al. 2016, eq. 1: "the dimensions of x and F must be equal") and the
-    Transformer (Vaswani et al. 2017, section 3.1: all sub-layers produce outputs of dimension d_model = 512
-    "to facilitate these residual connections") joins equal shapes; ONNX's strict shape inference treats
-    such conflicts as errors.
+    Every residual add in ResNet and the Transformer joins equal shapes. He et al. 2016 (arXiv:1512.03385),
+    eq. 1, y = F(x) + x: "the dimensions of x and F must be equal"; where they are not, a linear projection
+    W_s x matches them (eq. 2). Vaswani et al. 2017 (arXiv:1706.03762), section 3.1: "to facilitate these
+    residual connections, all sub-layers in the model, as well as the embedding layers, produce outputs of
+    dimension d_model = 512". Broadcasting itself is legal in NumPy, PyTorch and ONNX (whose Add broadcasts
+    NumPy-style), so shape inference accepts these adds: only a rule that knows the add is a residual join
+    can see the problem.
 
     ## References
-    - He et al. 2016, "Deep Residual Learning for Image Recognition", CVPR.
-    - Vaswani et al. 2017, "Attention Is All You Need", NeurIPS.
+    - He, Zhang, Ren, Sun 2016, "Deep Residual Learning for Image Recognition", CVPR, arXiv:1512.03385.
+    - Vaswani et al. 2017, "Attention Is All You Need", NeurIPS, arXiv:1706.03762.
+    - ONNX operator Add (multidirectional broadcasting): https://onnx.ai/onnx/operators/onnx__Add.html
     """
 
     name = "broadcast-residual-add"

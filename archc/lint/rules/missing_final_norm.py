@@ -47,18 +47,25 @@ class MissingFinalNorm(Rule):
     final norm, counts as normalised.
 
     ## Principle
-    Gradient flow preservation: normalisation placement (the seed, section 2.1); the final norm is the half of
-    Pre-Norm that keeps the head's input at a fixed scale.
+    Gradient flow preservation, normalisation placement: Pre-Norm keeps the residual stream an identity path
+    and normalises only what each branch reads; the final norm is the other half of the design, the one that
+    puts the head's input back at a fixed scale.
 
     ## Evidence
-    Xiong et al. 2020 (lemma 2; table 1, the Pre-LN algorithm, ends with "Final LayerNorm"); Radford et al.
-    2019 (GPT-2, section 2.3: "an additional layer normalization was added after the final self-attention
-    block").
+    Xiong et al. 2020 (arXiv:2002.04745): lemma 2 (the (1 + l/2) d to (1 + 3l/2) d bound above), and table 1,
+    where the Pre-LN Transformer ends with a "Final LayerNorm" that the Post-LN one does not need. Radford
+    et al. 2019 (GPT-2), section 2.3: "an additional layer normalization was added after the final
+    self-attention block". LLaMA (Touvron et al. 2023, arXiv:2302.13971) and T5 (Raffel et al. 2020,
+    arXiv:1910.10683) keep it too: ``norm`` and ``final_layer_norm`` in their Hugging Face implementations.
 
     ## References
-    - Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture", ICML.
-    - Radford et al. 2019, "Language Models are Unsupervised Multitask Learners".
-    - Touvron et al. 2023, "LLaMA: Open and Efficient Foundation Language Models".
+    - Xiong, Yang, He, Zheng, Zheng, Xing, Zhang, Lan, Wang, Liu 2020, "On Layer Normalization in the
+      Transformer Architecture", ICML, arXiv:2002.04745.
+    - Radford, Wu, Child, Luan, Amodei, Sutskever 2019, "Language Models are Unsupervised Multitask
+      Learners", https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf
+    - Touvron et al. 2023, "LLaMA: Open and Efficient Foundation Language Models", arXiv:2302.13971.
+    - Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified Text-to-Text
+      Transformer", JMLR, arXiv:1910.10683.
     """
 
     name = "missing-final-norm"

@@ -25,7 +25,9 @@ class PostNormDeepStack(Rule):
     along the residual stream. Xiong et al. (2020, theorem 1) show that at initialisation the gradient of
     the last layer's weights is O(d sqrt(ln d)) in a Post-LN Transformer, independent of the depth L, but
     O(d sqrt(ln d / L)) in a Pre-LN one: Post-LN needs a learning-rate warm-up and is sensitive to its length.
-    Takase et al. (2022) find Post-LN training often diverges from about 10 layers up.
+    Liu et al. (2020) trace the instability to each Post-LN layer's heavy dependence on its residual branch,
+    which amplifies small parameter updates into large changes of the output. Takase et al. (2022) sum up
+    the practice: training Post-LN with deep Transformers, "e.g., ten or more layers, often becomes unstable".
 
     ## Example
     ```yaml
@@ -66,7 +68,8 @@ class PostNormDeepStack(Rule):
     ```
 
     ## Options
-    - `min_layers` (10): the depth from which a Post-Norm stack is flagged (Takase et al. 2022).
+    - `min_layers` (10): the depth from which a Post-Norm stack is flagged ("ten or more layers", Takase et
+      al. 2022).
     - `max_branch_scale` (0.1): the largest initial value of a ``scale`` node that counts as taming its
       branch. ReZero uses 0; CaiT's LayerScale uses 0.1 up to 18 layers and 1e-5 at 24.
 
@@ -76,21 +79,34 @@ class PostNormDeepStack(Rule):
     learning-rate warm-up that also makes Post-Norm trainable is not part of the spec.
 
     ## Principle
-    Gradient flow preservation: keep an identity or low-impedance path for gradients through depth;
-    Post-Norm works only with careful initialisation (the seed, section 2.1).
+    Gradient flow preservation: keep an identity path for gradients through depth. With identity skips the
+    signal of any block reaches any earlier block directly, forward and backward (He et al. 2016b); a norm on
+    the stream takes that path away, and Post-Norm then trains only with careful initialisation or warm-up.
 
     ## Evidence
-    Xiong et al. 2020, theorem 1 and the warm-up experiments; Takase et al. 2022 (about 10 layers);
-    ReZero trains 120-layer Transformers with alpha initialised to 0 (Bachlechner et al. 2020); DeepNet
-    scales Post-LN to 1,000 layers with alpha = (2N)^(1/4) on the stream and branch init beta = (8N)^(-1/4)
-    (Wang et al. 2022).
+    Xiong et al. 2020 (arXiv:2002.04745), theorem 1 and the warm-up experiments; Liu et al. 2020
+    (arXiv:2004.08249), the amplification effect; Takase et al. 2022 (arXiv:2206.00330, abstract: "ten
+    or more layers"). What tames it: ReZero trains 120-layer Transformers with the branch weight alpha
+    initialised to 0 (Bachlechner et al. 2020, arXiv:2003.04887); CaiT's LayerScale starts each branch at
+    0.1 up to depth 18, 1e-5 at 24 and 1e-6 deeper (Touvron et al. 2021, arXiv:2103.17239, section 2);
+    DeepNet scales Post-LN to 1,000 layers with alpha = (2N)^(1/4) on the stream and branch init
+    beta = (8N)^(-1/4) for an N-layer decoder-only or encoder-only stack (Wang et al. 2022, arXiv:2203.00555;
+    as implemented in https://github.com/microsoft/torchscale, torchscale/architecture/decoder.py).
 
     ## References
-    - Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture", ICML.
-    - Takase et al. 2022, "On Layer Normalizations and Residual Connections in Transformers", arXiv:2206.00330.
-    - Bachlechner et al. 2020, "ReZero is All You Need", arXiv:2003.04887.
-    - Wang et al. 2022, "DeepNet: Scaling Transformers to 1,000 Layers", arXiv:2203.00555.
-    - Touvron et al. 2021, "Going deeper with Image Transformers" (CaiT, LayerScale), ICCV.
+    - Xiong, Yang, He, Zheng, Zheng, Xing, Zhang, Lan, Wang, Liu 2020, "On Layer Normalization in the
+      Transformer Architecture", ICML, arXiv:2002.04745.
+    - Liu, Liu, Gao, Chen, Han 2020, "Understanding the Difficulty of Training Transformers", EMNLP,
+      arXiv:2004.08249.
+    - Takase, Kiyono, Kobayashi, Suzuki 2022, "On Layer Normalizations and Residual Connections in
+      Transformers", arXiv:2206.00330.
+    - Bachlechner, Majumder, Mao, Cottrell, McAuley 2020, "ReZero is All You Need: Fast Convergence at Large
+      Depth", arXiv:2003.04887.
+    - Wang, Ma, Dong, Huang, Zhang, Wei 2022, "DeepNet: Scaling Transformers to 1,000 Layers",
+      arXiv:2203.00555.
+    - Touvron, Cord, Sablayrolles, Synnaeve, Jegou 2021, "Going deeper with Image Transformers" (CaiT,
+      LayerScale), ICCV, arXiv:2103.17239.
+    - He, Zhang, Ren, Sun 2016b, "Identity Mappings in Deep Residual Networks", ECCV, arXiv:1603.05027.
     """
 
     name = "post-norm-deep-stack"

@@ -45,15 +45,17 @@ class UnprojectedWidthChange(Rule):
     ```
 
     ## Principle
-    Representational alignment, dimensional facet: linear projections match hidden sizes (the seed, section
-    2.2).
+    Representational alignment, dimensional facet: where a width changes, a learned projection matches it,
+    so that every feature on both sides of the join keeps an identity path.
 
     ## Evidence
-    He et al. 2016, table 3: ResNet-34 top-1 error (10-crop) 25.03% with zero-padding shortcuts (A), 24.52%
-    with projections where the width changes (B), 24.19% with projections everywhere (C).
+    He et al. 2016 (arXiv:1512.03385), section 4.1 and table 3: ResNet-34 top-1 error on ImageNet
+    validation (10-crop) 25.03% with zero-padding shortcuts (A), 24.52% with projections where the width
+    changes (B), 24.19% with projections everywhere (C).
 
     ## References
-    - He et al. 2016, "Deep Residual Learning for Image Recognition", CVPR, section 3.3 and table 3.
+    - He, Zhang, Ren, Sun 2016, "Deep Residual Learning for Image Recognition", CVPR, arXiv:1512.03385,
+      section 3.3 (options A and B), section 4.1 and table 3.
     """
 
     name = "unprojected-width-change"
