@@ -28,7 +28,8 @@ from archc.interop.config import Key
 
 KINDS = ("decoder", "encoder", "encoder-decoder", "vision")
 HOW = ("copy", "conv1d", "qkv")  # see archc.interop.hf.TRANSFORMS
-INPUT_KINDS = ("tokens", "image")  # tokens: int64 [B, T] below config[bound]; image: float [B, C, S, S], S = config[bound]
+# tokens: int64 [B, T] below config[bound]; image: float [B, C, S, S] with S = config[bound]
+INPUT_KINDS = ("tokens", "image")
 
 
 @dataclass(frozen=True)

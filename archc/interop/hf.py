@@ -196,8 +196,9 @@ def load_hf_weights(model, hf_state_dict: dict) -> None:
     family, entries = plan({k: tuple(p.shape) for k, p in params.items()})
     hf = dict(hf_state_dict)
     source = _hf_family(hf)
-    if source == family.model_type and not any(k.startswith(family.weights.base_prefix) for k in hf):  # GPT2Model, LlamaModel
-        hf = {k if k.startswith("lm_head.") else family.weights.base_prefix + k: v for k, v in hf.items()}
+    prefix = family.weights.base_prefix
+    if source == family.model_type and not any(k.startswith(prefix) for k in hf):  # GPT2Model, LlamaModel
+        hf = {k if k.startswith("lm_head.") else prefix + k: v for k, v in hf.items()}
     groups: dict[int, list[Entry]] = {}  # tied names share one Parameter
     for e in entries:
         groups.setdefault(id(params[e.key]), []).append(e)
