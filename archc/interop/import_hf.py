@@ -3,11 +3,14 @@
 The spec written for a LLaMA config reads like this::
 
     doc: Imported by `archc import-hf` from config.json (model_type llama, transformers 5.23.0). Extends
-      the catalog spec 'llama'; vars state every size, other keys are where this model differs.
+      the catalog spec llama; vars state every size, other keys are where this model differs.
     defaults:
     - llama
     - _self_
-    vars: {vocab_size: 1001, d_model: 96, ...}
+    vars:
+      vocab_size: 1001
+      d_model: 96
+      ...
     nodes:
       head: {tie: embed}
 
