@@ -385,7 +385,7 @@ def test_a_huge_config_is_refused_by_its_size_before_reading(tmp_path, capsys):
 def test_an_endless_config_is_refused_after_the_limit(tmp_path, capsys):
     assert main(["import-hf", "/dev/zero"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "over 4,194,304 bytes" in err
+    assert len(err.splitlines()) == 1 and "over 2,097,152 bytes" in err
 
 
 @pytest.mark.parametrize("name", ["con\nfig.json", "${oc.env:HOME}.json", "a'b\".json"])

@@ -26,8 +26,9 @@ from archc.errors import Loc, SpecError
 ABSENT = object()  # a key's default when transformers has none worth stating
 
 # Hub configs are 0.5-2 KB; the largest are vision configs listing every class in id2label/label2id
-# (ImageNet-21k: 21,843 classes, about 1 MB). 4 MiB leaves room and is read in well under a second.
-MAX_BYTES = 4 * 2**20
+# (ImageNet-21k: 21,843 classes, 1.1 MB). 2 MiB leaves room; the worst 2 MiB (a million one-digit values)
+# is scanned and parsed in about 0.4 s.
+MAX_BYTES = 2 * 2**20
 MAX_DEPTH = 32  # real configs nest 3 deep (task_specific_params -> task -> setting)
 MAX_NUMBER_CHARS = 40  # int64 is 19 digits, a float's repr 24 characters; longer is no config value
 
@@ -105,37 +106,36 @@ class ConfigFile:
         return cls.show(str(key))[1:-1] if isinstance(key, str) else cls.show(key)
 
     def _scan(self) -> None:
-        """One pass over the tokens (no recursion): key offsets by path, and the refusals above. Stops
-        quietly at anything malformed; ``json.loads`` then says what and where."""
-        stack: list[list] = []  # [bracket, current key or index, expecting a key, keys seen]
+        """One pass over the tokens that matter (no recursion): key offsets by path, and the refusals above.
+        Whitespace, commas, short plain numbers and literals are skipped by the regex itself, so a 4 MB file
+        of small values takes a fraction of a second. Anything malformed is left to ``json.loads``."""
+        stack: list[list] = []  # [bracket, current key, keys seen]; arrays do not count their items
         for m in _TOKEN.finditer(self.text):
             tok, i = m.group(), m.start()
             c = tok[0]
-            if c == '"':
-                top = stack[-1] if stack else None
-                if top is not None and top[0] == "{" and top[2]:
-                    try:
-                        key = json.loads(tok)
-                    except ValueError:
-                        return
-                    if key in top[3]:
-                        raise SpecError(f"duplicate key '{self.name(key)}' in the config", self._at(i))
-                    top[1], top[2] = key, False
-                    top[3].add(key)
-                    self.offsets[tuple(entry[1] for entry in stack)] = i
+            if m.lastgroup == "key":
+                if not stack or stack[-1][0] != "{":
+                    return
+                try:
+                    key = json.loads(m.group("name"))
+                except ValueError:
+                    return
+                top = stack[-1]
+                if key in top[2]:
+                    raise SpecError(f"duplicate key '{self.name(key)}' in the config", self._at(i))
+                top[1] = key
+                top[2].add(key)
+                self.offsets[tuple(entry[1] for entry in stack)] = i
+            elif m.lastgroup == "string":
+                continue
             elif c in "{[":
-                stack.append([c, None if c == "{" else 0, c == "{", set()])
+                stack.append([c, None, set()])
                 if len(stack) > MAX_DEPTH:
                     raise SpecError(f"the config nests deeper than {MAX_DEPTH} levels", self._at(i))
             elif c in "}]":
                 if stack:
                     stack.pop()
-            elif c == "," and stack:
-                if stack[-1][0] == "{":
-                    stack[-1][2] = True
-                else:
-                    stack[-1][1] += 1
-            elif c.isdigit() or (c == "-" and len(tok) > 1 and tok[1].isdigit()):
+            elif m.lastgroup == "number":
                 if len(tok) > MAX_NUMBER_CHARS:
                     raise SpecError(f"a number of {len(tok):,} characters; archc reads numbers of up to "
                                     f"{MAX_NUMBER_CHARS}", self._at(i))
@@ -144,12 +144,16 @@ class ConfigFile:
                         raise SpecError(f"{tok} is out of range for a 64-bit float", self._at(i))
                 except ValueError:
                     return
-            elif tok.lstrip("-") in ("NaN", "Infinity"):
+            else:  # NaN, Infinity
                 raise SpecError(f"{tok} is not standard JSON, and no size or rate archc imports can be it",
                                 self._at(i))
 
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|-?[0-9][-+0-9.eE]*|-?[A-Za-z_]+|\s+|.', re.S)
+_STRING = r'"(?:[^"\\]|\\.)*"'
+# numbers that need a look: long ones, and those with an exponent (1e400 is inf)
+_TOKEN = re.compile(rf'(?P<key>(?P<name>{_STRING})\s*:)|(?P<string>{_STRING})|[{{}}\[\]]'
+                    rf'|(?P<number>-?[0-9][-+0-9.eE]{{{MAX_NUMBER_CHARS},}}|-?[0-9][0-9.]*[eE][-+0-9]*)'
+                    r'|-?(?:NaN|Infinity)', re.S)
 
 
 # -- what a key means ------------------------------------------------------------------------------------
