@@ -56,7 +56,7 @@ def build_pair(tmp_path, name):
             p.copy_(torch.randn_like(p) * 0.1 + (1.0 if "ln" in key or "norm" in key else 0.0))
     assert main(["import-hf", str(path), "-o", str(tmp_path / "spec.yaml")]) == 0
     model = archc.build_module(archc.load_spec(tmp_path / "spec.yaml"))
-    load_hf_weights(model, hf.state_dict())
+    load_hf_weights(model, hf.state_dict(), model_type=family.model_type)
     return model.float().eval(), hf.float().eval(), hf_config
 
 
@@ -91,7 +91,7 @@ def test_forward_backward_round_trip(tmp_path, name):
     sum((r * w).sum() for r, w in zip(ref, weights, strict=True)).backward()
     sum((g * w).sum() for g, w in zip(got, weights, strict=True)).backward()
     ref_grads = {k: p.grad for k, p in hf.named_parameters(remove_duplicate=False)}
-    grads = convert_to_hf({k: p.grad for k, p in model.named_parameters(remove_duplicate=False)})
+    grads = convert_to_hf({k: p.grad for k, p in model.named_parameters(remove_duplicate=False)}, family.model_type)
     assert set(grads) == set(ref_grads)
     errors = {k: rel_err(grads[k], ref_grads[k]) for k in ref_grads}
     worst = max(errors, key=errors.get)
@@ -100,7 +100,7 @@ def test_forward_backward_round_trip(tmp_path, name):
 
     fresh = type(hf)(config).eval()
     fresh.set_attn_implementation(hf.config._attn_implementation)
-    fresh.load_state_dict(to_hf_state_dict(model), strict=True)
+    fresh.load_state_dict(to_hf_state_dict(model, family.model_type), strict=True)
     with torch.no_grad():
         again = fresh(**inputs)
         for (attr, _), r in zip(family.outputs, ref, strict=True):
@@ -155,3 +155,13 @@ def test_wrong_family(gpt2_pair, tmp_path):
         llama = transformers.LlamaForCausalLM(config)
     with pytest.raises(StateDictMismatch, match="looks like llama"):
         load_hf_weights(model, llama.state_dict())
+
+
+def test_named_family_must_cover_the_model(gpt2_pair):
+    model, hf, _ = gpt2_pair
+    with pytest.raises(StateDictMismatch, match="no HuggingFace equivalent in the llama mapping"):
+        load_hf_weights(model, hf.state_dict(), model_type="llama")
+    with pytest.raises(StateDictMismatch, match="unknown family 'bert'"):
+        to_hf_state_dict(model, "bert")
+    assert set(to_hf_state_dict(model, "gpt2")) == set(hf.state_dict()) - {
+        k for k in hf.state_dict() if k.endswith((".attn.bias", ".attn.masked_bias"))}

@@ -70,11 +70,14 @@ def _rule_for(family: Family, key: str):
     return None
 
 
-def detect_family(keys) -> Family:
-    """The family whose table covers every key of a generated model; a clear error when none does."""
+def detect_family(keys, model_type: str | None = None) -> Family:
+    """The family whose table covers every key of a generated model (the first in registry order when
+    several do, as families sharing LLaMA's names will; ``model_type`` chooses); a clear error when none does."""
     keys = list(keys)
+    if model_type is not None and model_type not in FAMILIES:
+        raise StateDictMismatch(f"unknown family {model_type!r}: archc maps {', '.join(FAMILIES)}")
     best, best_unmatched = None, None
-    for family in FAMILIES.values():
+    for family in FAMILIES.values() if model_type is None else [FAMILIES[model_type]]:
         unmatched = [k for k in keys if _rule_for(family, k) is None]
         if not unmatched:
             return family
@@ -131,9 +134,9 @@ TRANSFORMS: dict[str, Transform] = {
 assert set(TRANSFORMS) == set(HOW)
 
 
-def plan(shapes: dict[str, tuple]) -> tuple[Family, list[Entry]]:
+def plan(shapes: dict[str, tuple], model_type: str | None = None) -> tuple[Family, list[Entry]]:
     """For each parameter of a generated model (key -> shape), its HF source keys. Pure Python."""
-    family = detect_family(shapes)
+    family = detect_family(shapes, model_type)
     entries = []
     for key in shapes:
         rule, fields = _rule_for(family, key)
@@ -145,12 +148,12 @@ def plan(shapes: dict[str, tuple]) -> tuple[Family, list[Entry]]:
     return family, entries
 
 
-def hf_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
+def hf_shapes(shapes: dict[str, tuple], model_type: str | None = None) -> dict[str, tuple]:
     """The HF state dict's keys and shapes for a generated model's parameters (key -> shape). Pure Python:
     ``hf_shapes({f"{n.key}.{p}": s for n in ir.nodes() for p, s in n.meta["params"].items()})``; add the
     tied names (``head.weight``) to get ``lm_head.weight`` too, as ``hf_model.state_dict()`` lists it."""
     out = {}
-    for e in plan(shapes)[1]:
+    for e in plan(shapes, model_type)[1]:
         made = TRANSFORMS[e.rule.how].shapes(tuple(shapes[e.key]), e.rows)
         out.update(zip(e.hf, made, strict=True))
     return out
@@ -159,32 +162,33 @@ def hf_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
 # -- tensors (torch) -------------------------------------------------------------------------------------
 
 
-def convert_to_hf(tensors: dict) -> dict:
+def convert_to_hf(tensors: dict, model_type: str | None = None) -> dict:
     """Per-parameter tensors of a generated model (weights, gradients...) keyed as HF names them."""
-    family, entries = plan({k: tuple(t.shape) for k, t in tensors.items()})
+    family, entries = plan({k: tuple(t.shape) for k, t in tensors.items()}, model_type)
     out = {}
     for e in entries:
         out.update(zip(e.hf, TRANSFORMS[e.rule.how].to_hf(tensors[e.key], e.rows), strict=True))
     return out
 
 
-def to_hf_state_dict(model) -> dict:
+def to_hf_state_dict(model, model_type: str | None = None) -> dict:
     """The generated model's parameters as the HF model's state dict (loadable with ``strict=True``).
 
     Tied parameters appear under both names, as in ``hf_model.state_dict()``; HF's buffers (RoPE
     ``inv_freq``) are non-persistent and not included.
     """
     params = {k: p.detach() for k, p in model.named_parameters(remove_duplicate=False)}
-    return convert_to_hf(params)
+    return convert_to_hf(params, model_type)
 
 
 def _from_hf(e: Entry, hf: dict):
     return TRANSFORMS[e.rule.how].from_hf([hf[k] for k in e.hf])
 
 
-def load_hf_weights(model, hf_state_dict: dict) -> None:
+def load_hf_weights(model, hf_state_dict: dict, model_type: str | None = None) -> None:
     """Load a HF state dict (of a family's ``hf_class``, e.g. ``LlamaForCausalLM``, or of its base model) into
-    a generated model, in place.
+    a generated model, in place. ``model_type`` names the family (default: the first in the registry whose
+    map covers every parameter of the model).
 
     Raises:
         StateDictMismatch (a ValueError): naming every missing, unexpected or mis-shaped key, before
@@ -193,7 +197,7 @@ def load_hf_weights(model, hf_state_dict: dict) -> None:
     import torch
 
     params = dict(model.named_parameters(remove_duplicate=False))
-    family, entries = plan({k: tuple(p.shape) for k, p in params.items()})
+    family, entries = plan({k: tuple(p.shape) for k, p in params.items()}, model_type)
     hf = dict(hf_state_dict)
     source = _hf_family(hf)
     prefix = family.weights.base_prefix
