@@ -34,11 +34,23 @@ BATCH, SEQ = 2, 17
 CASES = {f"{f.model_type}-{name}": (f, config, "sdpa" if name == "tiny" else "eager")
          for f in FAMILIES.values() for name, config in {"tiny": f.tiny, **f.examples}.items()}
 
+def attribute(config, dotted: str):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _image(inp, config):
+    side = attribute(config, inp.bound)
+    channels = attribute(config, inp.bound.rpartition(".")[0] + ".num_channels" if "." in inp.bound
+                         else "num_channels")
+    return torch.randn(BATCH, channels, side, side)
+
+
 # how a test draws a value for a family's main input (archc.interop.family.INPUT_KINDS)
 DRAW = {
-    "tokens": lambda inp, config: torch.randint(0, getattr(config, inp.bound), (BATCH, SEQ)),
-    "image": lambda inp, config: torch.randn(BATCH, config.num_channels, getattr(config, inp.bound),
-                                             getattr(config, inp.bound)),
+    "tokens": lambda inp, config: torch.randint(0, attribute(config, inp.bound), (BATCH, SEQ)),
+    "image": _image,
 }
 
 

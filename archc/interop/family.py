@@ -28,7 +28,8 @@ from archc.interop.config import Key
 
 KINDS = ("decoder", "encoder", "encoder-decoder", "vision")
 HOW = ("copy", "conv1d", "qkv")  # see archc.interop.hf.TRANSFORMS
-# tokens: int64 [B, T] below config[bound]; image: float [B, C, S, S] with S = config[bound]
+# tokens: int64 [B, T], ids below the config attribute `bound`; image: float [B, C, S, S], S the attribute
+# `bound` and C the `num_channels` beside it (CLIP: bound "vision_config.image_size")
 INPUT_KINDS = ("tokens", "image")
 
 
@@ -70,7 +71,7 @@ class MainInput:
     hf: str  # keyword of the HF model's forward: input_ids, pixel_values, decoder_input_ids
     spec: str  # the spec's input name (positional order of the generated Model.forward)
     kind: str = "tokens"  # one of INPUT_KINDS: how a test draws a value
-    bound: str = "vocab_size"  # config attribute: token ids lie below it / an image's side
+    bound: str = "vocab_size"  # dotted attribute of the HF config: token ids lie below it / an image's side
 
     def __post_init__(self):
         assert self.kind in INPUT_KINDS, self.kind
