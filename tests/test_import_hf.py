@@ -25,9 +25,11 @@ from archc.interop.hf import hf_shapes
 from archc.interop.import_hf import import_config
 from archc.interop.registry import FAMILIES
 from archc.passes.count import totals
+from archc.paths import catalog_dir
 from archc.pipeline import load_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPECS_DIR = catalog_dir()
 
 
 def hf_class(family):
@@ -409,3 +411,18 @@ def test_a_newline_in_a_string_does_not_reach_the_spec(tmp_path, capsys):
     path = write_config(tmp_path, config)
     line, message = refused(tmp_path, capsys, path)
     assert line == line_of(path.read_text(), "transformers_version") and "version" in message
+
+
+def test_every_family_module_is_registered_once():
+    """Adding a family is its module plus its registry line: a module left out of the registry is an error."""
+    from pathlib import Path
+
+    import archc.interop.families as package
+    from archc.interop import registry
+
+    modules = sorted(p.stem for p in Path(package.__file__).parent.glob("*.py") if p.stem != "__init__")
+    assert sorted(registry._MODULES) == modules
+    assert len(FAMILIES) == len(modules), "two modules claim one model_type"
+    for family in FAMILIES.values():
+        assert hasattr(transformers, family.hf_class), family.hf_class
+        assert (SPECS_DIR / f"{family.base}.yaml").is_file(), family.base

@@ -14,7 +14,7 @@ from archc.errors import COMMAND_LINE, Loc, SpecError
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Write the spec to this regular file, atomically (default: standard output).")
 def import_hf(config, output):
-    """Turn a HuggingFace CONFIG.json (GPT-2 or LLaMA family) into a spec extending the catalog's.
+    """Turn a HuggingFace CONFIG.json (model_type {families}) into a spec extending the catalog's.
 
     Every key of the config must be understood: a key or value that would change the model in a way archc
     cannot express (RoPE scaling, sliding windows, cross-attention...) is refused with exit code 2 and
@@ -43,7 +43,7 @@ def import_hf(config, output):
 
 
 def _check_output(path: Path, config: str):
-    """The spec extends 'gpt2' or 'llama' found beside it first: refuse a folder that would shadow them."""
+    """The spec extends its family's catalog spec, found beside it first: refuse a folder that would shadow it."""
     from archc.interop.registry import FAMILIES
     from archc.paths import catalog_dir
 
@@ -55,3 +55,12 @@ def _check_output(path: Path, config: str):
             raise SpecError(f"cannot write {path}: a spec named {name} there would take the place of the "
                             f"catalog's {name}, which imported specs extend; choose another folder or name",
                             Loc(COMMAND_LINE))
+
+
+def _families() -> str:
+    from archc.interop.registry import FAMILIES
+
+    return " or ".join(FAMILIES)
+
+
+import_hf.help = import_hf.help.replace("{families}", _families())
