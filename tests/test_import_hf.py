@@ -351,6 +351,8 @@ def raw_config(tmp_path, base: dict, key: str, raw: str, name="config.json"):
     ("vocab_size", "1" + "0" * 60, "number of 61 characters"),
     ("vocab_size", "9" * 5000, "number of 5,000 characters"),  # Python refuses int() of over 4,300 digits
     ("rms_norm_eps", "1e400", "out of range"),
+    ("bos_token_id", str(2**64), "64-bit integer range"),  # a key with no effect is still read by json
+    ("eos_token_id", str(-(2**63) - 1), "64-bit integer range"),
     ("rope_theta", "Infinity", "not standard JSON"),
     ("initializer_range", "NaN", "not standard JSON"),
     ("id2label", "[" * 100_000 + "]" * 100_000, "nests deeper"),  # json.loads would recurse past the stack

@@ -30,7 +30,7 @@ ABSENT = object()  # a key's default when transformers has none worth stating
 # is scanned and parsed in about 0.4 s.
 MAX_BYTES = 2 * 2**20
 MAX_DEPTH = 32  # real configs nest 3 deep (task_specific_params -> task -> setting)
-MAX_NUMBER_CHARS = 40  # int64 is 19 digits, a float's repr 24 characters; longer is no config value
+MAX_NUMBER_CHARS = 40  # int64 is 19 digits; a longer integer is no config value (and int() of it is slow)
 
 
 class ConfigFile:
@@ -107,7 +107,7 @@ class ConfigFile:
 
     def _scan(self) -> None:
         """One pass over the tokens that matter (no recursion): key offsets by path, and the refusals above.
-        Whitespace, commas, short plain numbers and literals are skipped by the regex itself, so a 4 MB file
+        Whitespace, commas, short plain numbers and literals are skipped by the regex itself, so a 2 MiB file
         of small values takes a fraction of a second. Anything malformed is left to ``json.loads``."""
         stack: list[list] = []  # [bracket, current key, keys seen]; arrays do not count their items
         for m in _TOKEN.finditer(self.text):
@@ -136,23 +136,37 @@ class ConfigFile:
                 if stack:
                     stack.pop()
             elif m.lastgroup == "number":
-                if len(tok) > MAX_NUMBER_CHARS:
-                    raise SpecError(f"a number of {len(tok):,} characters; archc reads numbers of up to "
-                                    f"{MAX_NUMBER_CHARS}", self._at(i))
-                try:
-                    if not math.isfinite(float(tok)):
-                        raise SpecError(f"{tok} is out of range for a 64-bit float", self._at(i))
-                except ValueError:
-                    return
+                self._check_number(tok, i, stack)
             else:  # NaN, Infinity
-                raise SpecError(f"{tok} is not standard JSON, and no size or rate archc imports can be it",
-                                self._at(i))
+                raise SpecError(f"{self._where(stack)}{tok} is not standard JSON, and no size or rate archc imports "
+                                "can be it", self._at(i))
+
+    def _where(self, stack) -> str:
+        """'key.sub': ' for a message about the value being scanned (empty at the top level)."""
+        names = [self.name(entry[1]) for entry in stack if entry[1] is not None]
+        return f"'{'.'.join(names)}': " if names else ""
+
+    def _check_number(self, tok: str, i: int, stack) -> None:
+        where = self._where(stack)
+        if tok.lstrip("-").isdigit():
+            if len(tok) > MAX_NUMBER_CHARS:  # before int(): Python refuses over 4,300 digits with a ValueError
+                raise SpecError(f"{where}a number of {len(tok):,} characters; archc reads numbers of up to "
+                                f"{MAX_NUMBER_CHARS}", self._at(i))
+            if not -(2**63) <= int(tok) < 2**63:
+                raise SpecError(f"{where}{tok} is beyond the 64-bit integer range", self._at(i))
+            return
+        try:
+            finite = math.isfinite(float(tok))
+        except ValueError:
+            return  # malformed: json.loads says where
+        if not finite:
+            raise SpecError(f"{where}{tok} is out of range for a 64-bit float", self._at(i))
 
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
-# numbers that need a look: long ones, and those with an exponent (1e400 is inf)
+# numbers that need a look: 19 digits or more (int64 has 19), and those with an exponent (1e400 is inf)
 _TOKEN = re.compile(rf'(?P<key>(?P<name>{_STRING})\s*:)|(?P<string>{_STRING})|[{{}}\[\]]'
-                    rf'|(?P<number>-?[0-9][-+0-9.eE]{{{MAX_NUMBER_CHARS},}}|-?[0-9][0-9.]*[eE][-+0-9]*)'
+                    r'|(?P<number>-?[0-9]{19,}[-+0-9.eE]*|-?[0-9][0-9.]*[eE][-+0-9]*)'
                     r'|-?(?:NaN|Infinity)', re.S)
 
 
