@@ -1,17 +1,21 @@
 """archc's parameter count against published numbers and against transformers' models.
 
-References: GPT-2 small 124,439,808 (the Hub's gpt2 checkpoint, head tied); LLaMA-2 7B 6,738,415,616
-(Touvron et al. 2023; Llama-2-7b-hf); otherwise ``sum(p.numel() for p in model.parameters())`` of the
-transformers model built from the same config on the meta device (no memory is allocated, so 70B is free).
+References: each family's published configs and counts (archc/interop/families/*.py: GPT-2 small
+124,439,808, the Hub's gpt2 checkpoint, head tied; LLaMA-2 7B 6,738,415,616, Touvron et al. 2023);
+otherwise ``sum(p.numel() for p in model.parameters())`` of the transformers model built from the same
+config on the meta device (no memory is allocated, so 70B is free).
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 import transformers
 
 from archc.cli.main import main
+from archc.interop.registry import FAMILIES
 from archc.passes.count import totals
 from archc.paths import catalog_dir
 from archc.pipeline import load_spec
@@ -36,7 +40,42 @@ def test_llama2_7b():
     assert params(load_spec(SPECS / "llama.yaml", ["size=7b"])) == 6_738_415_616
 
 
-# LlamaConfig kwargs; the small ones cover GQA, MQA, tied and untied heads, odd vocabularies, biases
+PUBLISHED = [(f, p) for f in FAMILIES.values() for p in f.published]
+SMALL = [(f, name, config) for f in FAMILIES.values() for name, config in {"tiny": f.tiny, **f.examples}.items()]
+
+
+def imported_params(tmp_path, config: dict) -> int:
+    (tmp_path / "config.json").write_text(json.dumps(config, indent=2))
+    assert main(["import-hf", str(tmp_path / "config.json"), "-o", str(tmp_path / "spec.yaml")]) == 0
+    return params(load_spec(tmp_path / "spec.yaml"))
+
+
+@pytest.mark.parametrize("family,published", PUBLISHED, ids=[p.name for _, p in PUBLISHED])
+def test_import_hf_reproduces_published_counts(tmp_path, family, published):
+    """`archc import-hf` on the real config gives the published count (GPT-2 124,439,808; Llama-2-7B
+    6,738,415,616; ...), which is also what transformers builds from it."""
+    cls = getattr(transformers, family.hf_class)
+    config = cls.config_class(**{k: v for k, v in published.config.items() if k != "model_type"})
+    got = imported_params(tmp_path, published.config)
+    assert got == hf_params(cls, config)
+    if published.params is not None:
+        assert got == published.params
+
+
+def test_the_counts_the_readme_cites_are_checked():
+    counts = {p.name: p.params for _, p in PUBLISHED}
+    assert counts["gpt2-small"] == 124_439_808 and counts["llama-2-7b"] == 6_738_415_616
+
+
+@pytest.mark.parametrize("family,name,config", SMALL, ids=[f"{f.model_type}-{n}" for f, n, _ in SMALL])
+def test_import_hf_small_configs(tmp_path, family, name, config):
+    cls = getattr(transformers, family.hf_class)
+    hf_config = cls.config_class(**{k: v for k, v in config.items() if k != "model_type"})
+    assert imported_params(tmp_path, config) == hf_params(cls, hf_config)
+
+
+# LlamaConfig kwargs for the catalog spec with plain overrides (no import-hf); GQA, MQA, tied and untied
+# heads, odd vocabularies, biases
 LLAMA = {
     "gqa3-vocab1001": dict(num_hidden_layers=2, hidden_size=96, num_attention_heads=6, num_key_value_heads=2,
                            intermediate_size=200, vocab_size=1001),
@@ -46,18 +85,9 @@ LLAMA = {
                            head_dim=24, intermediate_size=130, vocab_size=300),
     "biases": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=90,
                    vocab_size=99, attention_bias=True, mlp_bias=True),
-    "13b": dict(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40),
     "70b": dict(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64,
                 num_key_value_heads=8),
 }
-
-
-@pytest.mark.parametrize("name", LLAMA)
-def test_llama_import_hf(tmp_path, name):
-    config = transformers.LlamaConfig(**LLAMA[name])
-    config.to_json_file(tmp_path / "config.json")
-    assert main(["import-hf", str(tmp_path / "config.json"), "-o", str(tmp_path / "spec.yaml")]) == 0
-    assert params(load_spec(tmp_path / "spec.yaml")) == hf_params(transformers.LlamaForCausalLM, config)
 
 
 def llama_overrides(kw: dict) -> list[str]:

@@ -1,12 +1,14 @@
-"""Parity with HuggingFace transformers: GPT2LMHeadModel and LlamaForCausalLM built from configs.
+"""Parity with HuggingFace transformers, for every family in archc.interop.registry.
 
-Each case: the config JSON -> `archc import-hf` -> load_spec -> archc.build_module -> load_hf_weights from
-the transformers model (random weights, re-drawn at std 0.1 so that norm scales, biases and every row of
-every matrix matter) -> logits on fresh random tokens, then one backward pass of the same cross-entropy
-loss on both, and the gradient of every parameter mapped through the same key tables; finally the round
-trip: to_hf_state_dict into a fresh transformers model with strict=True gives the same logits.
+Each case (a family's tiny config, with SDPA, and each of its examples, with eager attention): the config
+JSON -> `archc import-hf` -> load_spec -> archc.build_module -> load_hf_weights from the transformers model
+(random weights, re-drawn at std 0.1 so that norm scales, biases and every row of every matrix matter) ->
+the family's outputs on fresh random inputs, then one backward pass of the same loss on both (a fixed random
+projection of every output, so it fits logits and hidden states alike), and the gradient of every parameter
+mapped through the same key tables; finally the round trip: to_hf_state_dict into a fresh transformers model
+with strict=True gives the same outputs.
 
-Tolerances (fp32 on CPU): logits max|got - ref| / max|ref| <= 1e-5 and per-parameter gradients
+Tolerances (fp32 on CPU): outputs max|got - ref| / max|ref| <= 1e-5 and per-parameter gradients
 max|g - g_ref| / max|g_ref| <= 1e-4. Both models do the same arithmetic in a different order (one fused
 qkv matmul against three, SDPA against eager softmax), so differences are rounding: a few ulp of fp32
 (1.2e-7) grown over two layers and a vocab-wide softmax; a wrong mapping or layout is off by O(1).
@@ -18,46 +20,46 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 import transformers
 
 import archc
 from archc.cli.main import main
 from archc.interop.hf import StateDictMismatch, convert_to_hf, load_hf_weights, to_hf_state_dict
+from archc.interop.registry import FAMILIES
 
-LOGITS_RTOL = 1e-5
+OUTPUT_RTOL = 1e-5
 GRAD_RTOL = 1e-4
+BATCH, SEQ = 2, 17
 
-CASES = {
-    # name: (HF class, config: kwargs for the config class (5.x file) or a dict written as a 4.x file, attention)
-    "llama-gqa3-vocab1001-theta5e4": (transformers.LlamaForCausalLM, dict(
-        num_hidden_layers=2, hidden_size=96, num_attention_heads=6, num_key_value_heads=2, intermediate_size=200,
-        vocab_size=1001, rope_parameters={"rope_type": "default", "rope_theta": 50000.0}), "sdpa"),
-    "llama-4x-tied-biases-theta5e5": (transformers.LlamaForCausalLM, {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 176, "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 2,
-        "vocab_size": 517, "tie_word_embeddings": True, "attention_bias": True, "mlp_bias": True,
-        "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "rope_scaling": None, "hidden_act": "silu",
-        "max_position_embeddings": 256, "torch_dtype": "float32", "transformers_version": "4.44.0"}, "eager"),
-    "llama-mqa-head_dim24": (transformers.LlamaForCausalLM, dict(
-        num_hidden_layers=2, hidden_size=48, num_attention_heads=4, num_key_value_heads=1, head_dim=24,
-        intermediate_size=130, vocab_size=300, max_position_embeddings=128), "eager"),
-    "gpt2-tied-vocab1001": (transformers.GPT2LMHeadModel, dict(
-        n_layer=2, n_embd=48, n_head=3, vocab_size=1001, n_positions=64), "sdpa"),
-    "gpt2-untied-exact-gelu-unscaled": (transformers.GPT2LMHeadModel, dict(
-        n_layer=2, n_embd=64, n_head=4, n_inner=100, vocab_size=333, n_positions=32, activation_function="gelu",
-        tie_word_embeddings=False, scale_attn_weights=False), "eager"),
+CASES = {f"{f.model_type}-{name}": (f, config, "sdpa" if name == "tiny" else "eager")
+         for f in FAMILIES.values() for name, config in {"tiny": f.tiny, **f.examples}.items()}
+
+def attribute(config, dotted: str):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _image(inp, config):
+    side = attribute(config, inp.bound)
+    channels = attribute(config, inp.bound.rpartition(".")[0] + ".num_channels" if "." in inp.bound
+                         else "num_channels")
+    return torch.randn(BATCH, channels, side, side)
+
+
+# how a test draws a value for a family's main input (archc.interop.family.INPUT_KINDS)
+DRAW = {
+    "tokens": lambda inp, config: torch.randint(0, attribute(config, inp.bound), (BATCH, SEQ)),
+    "image": _image,
 }
 
 
 def build_pair(tmp_path, name):
-    """(archc model, transformers model), both fp32 in eval mode, the archc one holding HF's weights."""
-    cls, config, attention = CASES[name]
+    """(archc model, transformers model, HF config), both fp32 in eval mode, the archc one holding HF's weights."""
+    family, config, attention = CASES[name]
+    cls = getattr(transformers, family.hf_class)
     path = tmp_path / "config.json"
-    if isinstance(config, dict) and "model_type" in config:
-        path.write_text(json.dumps(config, indent=2))
-    else:
-        cls.config_class(**config).to_json_file(path)
+    path.write_text(json.dumps(config, indent=2))
     hf_config = cls.config_class.from_json_file(str(path))
     hf = cls(hf_config)
     hf.set_attn_implementation(attention)
@@ -66,8 +68,16 @@ def build_pair(tmp_path, name):
             p.copy_(torch.randn_like(p) * 0.1 + (1.0 if "ln" in key or "norm" in key else 0.0))
     assert main(["import-hf", str(path), "-o", str(tmp_path / "spec.yaml")]) == 0
     model = archc.build_module(archc.load_spec(tmp_path / "spec.yaml"))
-    load_hf_weights(model, hf.state_dict())
+    load_hf_weights(model, hf.state_dict(), model_type=family.model_type)
     return model.float().eval(), hf.float().eval(), hf_config
+
+
+def outputs(family, model, hf, inputs) -> tuple[list, list]:
+    """(archc's outputs, HF's outputs), in the family's order."""
+    got = model(*inputs.values())
+    ref = hf(**inputs)
+    got = [got if isinstance(got, torch.Tensor) else got[spec] for _, spec in family.outputs]
+    return got, [getattr(ref, attr) for attr, _ in family.outputs]
 
 
 def rel_err(got, ref) -> float:
@@ -78,21 +88,22 @@ def rel_err(got, ref) -> float:
 @pytest.mark.parametrize("name", CASES)
 def test_forward_backward_round_trip(tmp_path, name):
     torch.manual_seed(sum(map(ord, name)))
+    family = CASES[name][0]
     model, hf, config = build_pair(tmp_path, name)
-    tokens = torch.randint(0, config.vocab_size, (2, 17))
-    targets = torch.randint(0, config.vocab_size, (2, 17))
+    inputs = {inp.hf: DRAW[inp.kind](inp, config) for inp in family.inputs}
 
-    ref = hf(tokens).logits
-    got = model(tokens)
-    assert got.shape == ref.shape == (2, 17, config.vocab_size) and got.dtype == ref.dtype == torch.float32
-    err = rel_err(got, ref)
-    print(f"\n{name}: logits rel err {err:.2e}")
-    assert err <= LOGITS_RTOL
+    got, ref = outputs(family, model, hf, inputs)
+    weights = [torch.randn_like(r) for r in ref]
+    for g, r, (attr, _) in zip(got, ref, family.outputs, strict=True):
+        assert g.shape == r.shape and g.dtype == r.dtype == torch.float32, attr
+        err = rel_err(g, r)
+        print(f"\n{name}: {attr} rel err {err:.2e}")
+        assert err <= OUTPUT_RTOL
 
-    F.cross_entropy(ref.flatten(0, 1), targets.flatten()).backward()
-    F.cross_entropy(got.flatten(0, 1), targets.flatten()).backward()
+    sum((r * w).sum() for r, w in zip(ref, weights, strict=True)).backward()
+    sum((g * w).sum() for g, w in zip(got, weights, strict=True)).backward()
     ref_grads = {k: p.grad for k, p in hf.named_parameters(remove_duplicate=False)}
-    grads = convert_to_hf({k: p.grad for k, p in model.named_parameters(remove_duplicate=False)})
+    grads = convert_to_hf({k: p.grad for k, p in model.named_parameters(remove_duplicate=False)}, family.model_type)
     assert set(grads) == set(ref_grads)
     errors = {k: rel_err(grads[k], ref_grads[k]) for k in ref_grads}
     worst = max(errors, key=errors.get)
@@ -101,9 +112,11 @@ def test_forward_backward_round_trip(tmp_path, name):
 
     fresh = type(hf)(config).eval()
     fresh.set_attn_implementation(hf.config._attn_implementation)
-    fresh.load_state_dict(to_hf_state_dict(model), strict=True)
+    fresh.load_state_dict(to_hf_state_dict(model, family.model_type), strict=True)
     with torch.no_grad():
-        assert torch.equal(fresh(tokens).logits, ref.detach())
+        again = fresh(**inputs)
+        for (attr, _), r in zip(family.outputs, ref, strict=True):
+            assert torch.equal(getattr(again, attr), r.detach())
 
 
 # -- load_hf_weights refuses what does not fit ---------------------------------------------------------
@@ -112,7 +125,7 @@ def test_forward_backward_round_trip(tmp_path, name):
 @pytest.fixture(scope="module")
 def gpt2_pair(tmp_path_factory):
     torch.manual_seed(0)
-    return build_pair(tmp_path_factory.mktemp("gpt2"), "gpt2-tied-vocab1001")
+    return build_pair(tmp_path_factory.mktemp("gpt2"), "gpt2-tiny")
 
 
 def test_base_model_checkpoint_and_legacy_buffers(gpt2_pair):
@@ -154,3 +167,13 @@ def test_wrong_family(gpt2_pair, tmp_path):
         llama = transformers.LlamaForCausalLM(config)
     with pytest.raises(StateDictMismatch, match="looks like llama"):
         load_hf_weights(model, llama.state_dict())
+
+
+def test_named_family_must_cover_the_model(gpt2_pair):
+    model, hf, _ = gpt2_pair
+    with pytest.raises(StateDictMismatch, match="no HuggingFace equivalent in the llama mapping"):
+        load_hf_weights(model, hf.state_dict(), model_type="llama")
+    with pytest.raises(StateDictMismatch, match="unknown family 'bert'"):
+        to_hf_state_dict(model, "bert")
+    assert set(to_hf_state_dict(model, "gpt2")) == set(hf.state_dict()) - {
+        k for k in hf.state_dict() if k.endswith((".attn.bias", ".attn.masked_bias"))}

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import click
 
+from archc.cli import output as output_file
 from archc.cli.common import load, overrides_argument, spec_argument
 from archc.errors import Loc, SpecError
 
@@ -15,8 +12,8 @@ from archc.errors import Loc, SpecError
 @click.command()
 @spec_argument
 @overrides_argument
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="File to write (default: standard output).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Regular file to write, atomically (default: standard output).")
 @click.option("--force", is_flag=True, help="Overwrite the output even if it was edited since archc wrote it.")
 @click.option("--verify", is_flag=True,
               help="Import torch, build the model on the meta device and check parameters and output shapes "
@@ -25,8 +22,9 @@ def build(spec, overrides, output, force, verify):
     """Generate one standalone PyTorch file (imports only torch) from SPEC.
 
     The file defines Config (the resolved vars) and Model (an nn.Module constructible with no
-    arguments). It never overwrites a file you edited: the header records a hash of the body, and a
-    mismatch makes build refuse (exit 2) unless --force.
+    arguments). It never overwrites a file you edited: the header records a hash of the whole file, and a
+    mismatch (any line changed, header comments included) makes build refuse (exit 2) unless --force.
+    It writes only regular files: a device, FIFO or directory is refused even with --force.
 
     \b
     Examples:
@@ -36,6 +34,8 @@ def build(spec, overrides, output, force, verify):
     """
     from archc.codegen.pytorch import build_source, is_edited
 
+    if output is not None:
+        output_file.target(output)  # a device, FIFO or directory is refused before the work, and again below
     loaded = load(spec, overrides)
     source = build_source(loaded)
     if verify:
@@ -46,29 +46,11 @@ def build(spec, overrides, output, force, verify):
     if output is None:
         click.echo(source, nl=False)
         return
-    target = Path(output)
-    if target.exists() and not force:
-        try:
-            current = target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            current = None
+    path, info = output_file.target(output)
+    if info is not None and not force:
+        current = output_file.read_existing(path, info)
         if current != source and (current is None or is_edited(current)):
             raise SpecError(f"refusing to overwrite {output}: it was edited since archc wrote it (or archc did not "
-                            "write it); use --force to replace it", Loc(str(target)))
-    if not target.parent.is_dir():
-        raise SpecError(f"cannot write {output}: no such directory {target.parent}", Loc(str(target)))
-    # write beside the target and rename, so an interrupted build never leaves half a file; keep the
-    # target's permissions (mkstemp's are 0600), or the umask's for a new file
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(source)
-    os.chmod(tmp, mode)
-    os.replace(tmp, target)
+                            "write it); use --force to replace it", Loc(output))
+    output_file.write(path, info, source)
     click.echo(f"wrote {output} ({source.count(chr(10)):,} lines)", err=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,15 +1,13 @@
-"""State dicts between archc's generated models and HuggingFace ``GPT2LMHeadModel`` / ``LlamaForCausalLM``.
+"""State dicts between archc's generated models and HuggingFace models of the families archc imports.
 
 >>> model = archc.build_module(archc.load_spec("tiny_llama.yaml"))   # from `archc import-hf config.json`
 >>> load_hf_weights(model, hf_model.state_dict())                     # in place; strict
 >>> hf_model.load_state_dict(to_hf_state_dict(model), strict=True)    # and back
 
-The mapping is data: one :class:`Rule` per parameter pattern of the generated model, naming the HF
-tensor(s) it is made of and how (``copy``; ``conv1d``: GPT-2's Conv1D stores weights as [in, out], so
-transpose; ``qkv``: LLaMA's q_proj, k_proj, v_proj rows concatenated into archc's fused ``qkv``). Patterns
-use ``{i}`` for a layer index and ``{p}`` for ``weight`` or ``bias``. The family is the one whose table
-covers every parameter of the model. RoPE needs no permutation: archc's rotary layout is HF LLaMA's
-half-split one.
+The mapping is data: each family's :class:`~archc.interop.family.WeightMap` (in its module under
+``archc/interop/families/``, listed in :data:`archc.interop.registry.FAMILIES`) has one rule per parameter
+pattern of the generated model, naming the HF tensor(s) it is made of and how (a row of
+:data:`TRANSFORMS`). The family is the one whose map covers every parameter of the model.
 
 Tied parameters (GPT-2's head and ``wte``; LLaMA with ``tie_word_embeddings``) appear in the model under
 both names; loading needs one of the HF tensors (checkpoints often drop ``lm_head.weight``) and, when both
@@ -20,66 +18,11 @@ them. Importing this module is cheap; torch is imported by the functions that ne
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Rule:
-    """archc parameter pattern -> the HF tensor patterns it is made of (in row order), and how."""
-
-    archc: str
-    hf: tuple[str, ...]
-    how: str = "copy"  # copy | conv1d (transpose) | qkv (rows [q | k | v], split by o_proj's input width)
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    base_prefix: str  # the base model inside *ForCausalLM; checkpoints of the base model lack it
-    rules: tuple[Rule, ...]
-    ignored_hf: tuple[str, ...] = ()  # buffers older checkpoints saved; never loaded
-
-
-def _r(archc: str, *hf: str, how: str = "copy") -> Rule:
-    return Rule(archc, hf, how)
-
-
-_GPT2_LAYER = "transformer.h.{i}"
-GPT2 = Family("gpt2", "transformer.", (
-    _r("wte.weight", "transformer.wte.weight"),
-    _r("wpe.weight", "transformer.wpe.weight"),
-    _r("h.{i}.ln_1.{p}", f"{_GPT2_LAYER}.ln_1.{{p}}"),
-    _r("h.{i}.attn.qkv.weight", f"{_GPT2_LAYER}.attn.c_attn.weight", how="conv1d"),
-    _r("h.{i}.attn.qkv.bias", f"{_GPT2_LAYER}.attn.c_attn.bias"),
-    _r("h.{i}.attn.o_proj.weight", f"{_GPT2_LAYER}.attn.c_proj.weight", how="conv1d"),
-    _r("h.{i}.attn.o_proj.bias", f"{_GPT2_LAYER}.attn.c_proj.bias"),
-    _r("h.{i}.ln_2.{p}", f"{_GPT2_LAYER}.ln_2.{{p}}"),
-    _r("h.{i}.mlp.up.weight", f"{_GPT2_LAYER}.mlp.c_fc.weight", how="conv1d"),
-    _r("h.{i}.mlp.up.bias", f"{_GPT2_LAYER}.mlp.c_fc.bias"),
-    _r("h.{i}.mlp.down.weight", f"{_GPT2_LAYER}.mlp.c_proj.weight", how="conv1d"),
-    _r("h.{i}.mlp.down.bias", f"{_GPT2_LAYER}.mlp.c_proj.bias"),
-    _r("ln_f.{p}", "transformer.ln_f.{p}"),
-    _r("head.weight", "lm_head.weight"),
-), ignored_hf=(f"{_GPT2_LAYER}.attn.bias", f"{_GPT2_LAYER}.attn.masked_bias"))  # causal masks, 4.x
-
-_LLAMA_ATTN = "model.layers.{i}.self_attn"
-LLAMA = Family("llama", "model.", (
-    _r("embed.weight", "model.embed_tokens.weight"),
-    _r("layers.{i}.attn_norm.weight", "model.layers.{i}.input_layernorm.weight"),
-    _r("layers.{i}.attn.qkv.{p}", *(f"{_LLAMA_ATTN}.{x}_proj.{{p}}" for x in "qkv"), how="qkv"),
-    _r("layers.{i}.attn.q_proj.{p}", f"{_LLAMA_ATTN}.q_proj.{{p}}"),  # spec with fused_qkv: false
-    _r("layers.{i}.attn.k_proj.{p}", f"{_LLAMA_ATTN}.k_proj.{{p}}"),
-    _r("layers.{i}.attn.v_proj.{p}", f"{_LLAMA_ATTN}.v_proj.{{p}}"),
-    _r("layers.{i}.attn.o_proj.{p}", f"{_LLAMA_ATTN}.o_proj.{{p}}"),
-    _r("layers.{i}.mlp_norm.weight", "model.layers.{i}.post_attention_layernorm.weight"),
-    _r("layers.{i}.mlp.gate.{p}", "model.layers.{i}.mlp.gate_proj.{p}"),
-    _r("layers.{i}.mlp.up.{p}", "model.layers.{i}.mlp.up_proj.{p}"),
-    _r("layers.{i}.mlp.down.{p}", "model.layers.{i}.mlp.down_proj.{p}"),
-    _r("norm.weight", "model.norm.weight"),
-    _r("head.weight", "lm_head.weight"),
-), ignored_hf=(f"{_LLAMA_ATTN}.rotary_emb.inv_freq", "model.rotary_emb.inv_freq"))  # RoPE buffers, 4.x
-
-FAMILIES = (GPT2, LLAMA)
+from archc.interop.family import HOW, Family, Rule
+from archc.interop.registry import FAMILIES
 
 _FIELDS = {"i": r"\d+", "p": "weight|bias"}
 
@@ -91,11 +34,14 @@ def _regex(pattern: str, optional_prefix: str = "") -> re.Pattern:
                                      for j, s in enumerate(parts)) + r"\Z")
 
 
-_COMPILED = {f.name: [(_regex(r.archc), r) for r in f.rules] for f in FAMILIES}
-# HF keys of a family, with or without the base model's prefix: which family a state dict comes from
-_COMPILED_HF = {f.name: [_regex(p, f.base_prefix) for p in [*(p for r in f.rules for p in r.hf), *f.ignored_hf]]
-                for f in FAMILIES}
-_IGNORED = {f.name: [_regex(p) for p in f.ignored_hf] for f in FAMILIES}
+def _maps(family: Family):
+    w = family.weights
+    return ([(_regex(r.archc), r) for r in w.rules],
+            [_regex(p, w.base_prefix) for p in [*(p for r in w.rules for p in r.hf), *w.ignored_hf]],
+            [_regex(p) for p in w.ignored_hf])
+
+
+_COMPILED, _COMPILED_HF, _IGNORED = ({name: _maps(f)[k] for name, f in FAMILIES.items()} for k in range(3))
 
 
 class StateDictMismatch(ValueError):
@@ -117,26 +63,30 @@ class Entry:
 
 
 def _rule_for(family: Family, key: str):
-    for regex, rule in _COMPILED[family.name]:
+    for regex, rule in _COMPILED[family.model_type]:
         m = regex.match(key)
         if m:
             return rule, m.groupdict()
     return None
 
 
-def detect_family(keys) -> Family:
-    """The family whose table covers every key of a generated model; a clear error when none does."""
+def detect_family(keys, model_type: str | None = None) -> Family:
+    """The family whose table covers every key of a generated model (the first in registry order when
+    several do, as families sharing LLaMA's names will; ``model_type`` chooses); a clear error when none does."""
     keys = list(keys)
+    if model_type is not None and model_type not in FAMILIES:
+        raise StateDictMismatch(f"unknown family {model_type!r}: archc maps {', '.join(FAMILIES)}")
     best, best_unmatched = None, None
-    for family in FAMILIES:
+    for family in FAMILIES.values() if model_type is None else [FAMILIES[model_type]]:
         unmatched = [k for k in keys if _rule_for(family, k) is None]
         if not unmatched:
             return family
         if best is None or len(unmatched) < len(best_unmatched):
             best, best_unmatched = family, unmatched
-    raise StateDictMismatch(f"parameters with no HuggingFace equivalent in the {best.name} mapping: "
-                            f"{_listing(best_unmatched)} (archc maps GPT-2 and LLaMA models built from "
-                            "specs/gpt2.yaml, specs/llama.yaml or `archc import-hf` specs)", missing=best_unmatched)
+    bases = ", ".join(f"specs/{f.base}.yaml" for f in FAMILIES.values())
+    raise StateDictMismatch(f"parameters with no HuggingFace equivalent in the {best.model_type} mapping: "
+                            f"{_listing(best_unmatched)} (archc maps models built from {bases} or "
+                            "`archc import-hf` specs)", missing=best_unmatched)
 
 
 def _hf_family(keys) -> str | None:
@@ -146,84 +96,99 @@ def _hf_family(keys) -> str | None:
     return name if counts[name] else None
 
 
-def plan(shapes: dict[str, tuple]) -> tuple[Family, list[Entry]]:
+def _qkv_rows(key: str, shapes: dict) -> tuple[int, ...]:
+    """Rows [q | k | v] of a fused projection: q has as many rows as o_proj has input features."""
+    scope = key.rsplit(".", 2)[0]
+    o_proj = shapes.get(f"{scope}.o_proj.weight")
+    if o_proj is None:
+        raise StateDictMismatch(f"{key}: no {scope}.o_proj.weight to tell q rows from k and v rows")
+    q = o_proj[1]
+    kv, odd = divmod(shapes[key][0] - q, 2)
+    if odd or kv <= 0:
+        raise StateDictMismatch(f"{key} {list(shapes[key])}: cannot split into q ({q} rows), k and v")
+    return (q, kv, kv)
+
+
+def _cat(tensors):
+    import torch
+
+    return torch.cat(tensors, dim=0)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """How one archc parameter is made of its HF tensors (a rule's ``how``), both ways."""
+
+    shapes: Callable  # (archc shape, rows) -> the HF tensors' shapes
+    to_hf: Callable  # (archc tensor, rows) -> the HF tensors
+    from_hf: Callable  # (HF tensors) -> the archc tensor
+    rows: Callable | None = None  # (key, all shapes) -> rows of each HF tensor, for splits
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "copy": Transform(lambda s, r: [s], lambda t, r: [t], lambda ts: ts[0]),
+    "conv1d": Transform(lambda s, r: [s[::-1]], lambda t, r: [t.t().contiguous()], lambda ts: ts[0].t()),
+    "qkv": Transform(lambda s, r: [(n,) + s[1:] for n in r],
+                     lambda t, r: [part.contiguous() for part in t.split(list(r), dim=0)], _cat, _qkv_rows),
+}
+assert set(TRANSFORMS) == set(HOW)
+
+
+def plan(shapes: dict[str, tuple], model_type: str | None = None) -> tuple[Family, list[Entry]]:
     """For each parameter of a generated model (key -> shape), its HF source keys. Pure Python."""
-    family = detect_family(shapes)
+    family = detect_family(shapes, model_type)
     entries = []
     for key in shapes:
         rule, fields = _rule_for(family, key)
         entry = Entry(key, rule, tuple(p.format(**fields) for p in rule.hf))
-        if rule.how == "qkv":  # rows [q | k | v]; q has as many rows as o_proj has input features
-            scope = key.rsplit(".", 2)[0]
-            o_proj = shapes.get(f"{scope}.o_proj.weight")
-            if o_proj is None:
-                raise StateDictMismatch(f"{key}: no {scope}.o_proj.weight to tell q rows from k and v rows")
-            q = o_proj[1]
-            kv, odd = divmod(shapes[key][0] - q, 2)
-            if odd or kv <= 0:
-                raise StateDictMismatch(f"{key} {list(shapes[key])}: cannot split into q ({q} rows), k and v")
-            entry.rows = (q, kv, kv)
+        rows = TRANSFORMS[rule.how].rows
+        if rows is not None:
+            entry.rows = rows(key, shapes)
         entries.append(entry)
     return family, entries
 
 
-def hf_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
+def hf_shapes(shapes: dict[str, tuple], model_type: str | None = None) -> dict[str, tuple]:
     """The HF state dict's keys and shapes for a generated model's parameters (key -> shape). Pure Python:
     ``hf_shapes({f"{n.key}.{p}": s for n in ir.nodes() for p, s in n.meta["params"].items()})``; add the
     tied names (``head.weight``) to get ``lm_head.weight`` too, as ``hf_model.state_dict()`` lists it."""
     out = {}
-    for e in plan(shapes)[1]:
-        shape = tuple(shapes[e.key])
-        if e.rule.how == "conv1d":
-            out[e.hf[0]] = shape[::-1]
-        elif e.rule.how == "qkv":
-            out.update({k: (rows,) + shape[1:] for k, rows in zip(e.hf, e.rows, strict=True)})
-        else:
-            out[e.hf[0]] = shape
+    for e in plan(shapes, model_type)[1]:
+        made = TRANSFORMS[e.rule.how].shapes(tuple(shapes[e.key]), e.rows)
+        out.update(zip(e.hf, made, strict=True))
     return out
 
 
 # -- tensors (torch) -------------------------------------------------------------------------------------
 
 
-def convert_to_hf(tensors: dict) -> dict:
+def convert_to_hf(tensors: dict, model_type: str | None = None) -> dict:
     """Per-parameter tensors of a generated model (weights, gradients...) keyed as HF names them."""
-    family, entries = plan({k: tuple(t.shape) for k, t in tensors.items()})
+    family, entries = plan({k: tuple(t.shape) for k, t in tensors.items()}, model_type)
     out = {}
     for e in entries:
-        t = tensors[e.key]
-        if e.rule.how == "conv1d":
-            out[e.hf[0]] = t.t().contiguous()
-        elif e.rule.how == "qkv":
-            out.update({k: part.contiguous() for k, part in zip(e.hf, t.split(list(e.rows), dim=0), strict=True)})
-        else:
-            out[e.hf[0]] = t
+        out.update(zip(e.hf, TRANSFORMS[e.rule.how].to_hf(tensors[e.key], e.rows), strict=True))
     return out
 
 
-def to_hf_state_dict(model) -> dict:
+def to_hf_state_dict(model, model_type: str | None = None) -> dict:
     """The generated model's parameters as the HF model's state dict (loadable with ``strict=True``).
 
     Tied parameters appear under both names, as in ``hf_model.state_dict()``; HF's buffers (RoPE
     ``inv_freq``) are non-persistent and not included.
     """
     params = {k: p.detach() for k, p in model.named_parameters(remove_duplicate=False)}
-    return convert_to_hf(params)
+    return convert_to_hf(params, model_type)
 
 
 def _from_hf(e: Entry, hf: dict):
-    import torch
-
-    if e.rule.how == "conv1d":
-        return hf[e.hf[0]].t()
-    if e.rule.how == "qkv":
-        return torch.cat([hf[k] for k in e.hf], dim=0)
-    return hf[e.hf[0]]
+    return TRANSFORMS[e.rule.how].from_hf([hf[k] for k in e.hf])
 
 
-def load_hf_weights(model, hf_state_dict: dict) -> None:
-    """Load a HF state dict (``GPT2LMHeadModel``/``LlamaForCausalLM`` or their base models) into a
-    generated model, in place.
+def load_hf_weights(model, hf_state_dict: dict, model_type: str | None = None) -> None:
+    """Load a HF state dict (of a family's ``hf_class``, e.g. ``LlamaForCausalLM``, or of its base model) into
+    a generated model, in place. ``model_type`` names the family (default: the first in the registry whose
+    map covers every parameter of the model).
 
     Raises:
         StateDictMismatch (a ValueError): naming every missing, unexpected or mis-shaped key, before
@@ -232,11 +197,12 @@ def load_hf_weights(model, hf_state_dict: dict) -> None:
     import torch
 
     params = dict(model.named_parameters(remove_duplicate=False))
-    family, entries = plan({k: tuple(p.shape) for k, p in params.items()})
+    family, entries = plan({k: tuple(p.shape) for k, p in params.items()}, model_type)
     hf = dict(hf_state_dict)
     source = _hf_family(hf)
-    if source == family.name and not any(k.startswith(family.base_prefix) for k in hf):  # GPT2Model, LlamaModel
-        hf = {k if k.startswith("lm_head.") else family.base_prefix + k: v for k, v in hf.items()}
+    prefix = family.weights.base_prefix
+    if source == family.model_type and not any(k.startswith(prefix) for k in hf):  # GPT2Model, LlamaModel
+        hf = {k if k.startswith("lm_head.") else prefix + k: v for k, v in hf.items()}
     groups: dict[int, list[Entry]] = {}  # tied names share one Parameter
     for e in entries:
         groups.setdefault(id(params[e.key]), []).append(e)
@@ -262,13 +228,13 @@ def load_hf_weights(model, hf_state_dict: dict) -> None:
             conflicts.append(" and ".join(e.hf[0] for e, _ in values))
         if values:
             sources[group[0].key] = values[0][1]
-    unexpected = [k for k in hf if k not in used and not any(r.match(k) for r in _IGNORED[family.name])]
+    unexpected = [k for k in hf if k not in used and not any(r.match(k) for r in _IGNORED[family.model_type])]
     if missing or unexpected or misshaped or conflicts:
         parts = [f"{what} {len(keys)} key(s): {_listing(keys)}" for what, keys in (
             ("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
         parts += [f"the model ties them but the state dict holds different {c}" for c in conflicts]
-        hint = f" (the state dict looks like {source})" if source and source != family.name else ""
-        raise StateDictMismatch(f"cannot load the HF state dict into this {family.name} model{hint}: "
+        hint = f" (the state dict looks like {source})" if source and source != family.model_type else ""
+        raise StateDictMismatch(f"cannot load the HF state dict into this {family.model_type} model{hint}: "
                                 + "; ".join(parts), missing, unexpected, misshaped)
     with torch.no_grad():
         for key, value in sources.items():

@@ -1,0 +1,149 @@
+"""Output files (`archc build -o`, `archc import-hf -o`): only regular files, written atomically, and a generated
+file edited anywhere (header comments included) is not overwritten without --force.
+
+Devices are tested through a symbolic link in a temporary folder: if archc ever replaced the target, it would
+replace the link, never /dev/null itself; the direct check on /dev/null's path writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from archc.cli import output
+from archc.cli.main import main
+from archc.codegen.protect import body_hash, is_edited
+from archc.errors import SpecError
+from archc.interop.registry import FAMILIES
+from tests.conftest import SPECS, archc_cmd
+
+SPEC = str(SPECS / "gpt2.yaml")
+SMALL = ["vars.n_layers=1", "vars.d_model=48", "vars.n_heads=3", "vars.vocab_size=101", "vars.n_ctx=16"]
+
+
+def build(out, *extra) -> int:
+    return main(["build", SPEC, *SMALL, "-o", str(out), *extra])
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_a_character_device_is_never_replaced(tmp_path, capsys, force):
+    link = tmp_path / "model.py"
+    link.symlink_to("/dev/null")
+    assert build(link, *force) == 2
+    assert "character device" in one_line_error(capsys)
+    assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    with pytest.raises(SpecError, match="character device"):
+        output.target("/dev/null")  # the check itself, on the real path: it writes nothing
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_a_fifo_is_refused_without_opening_it(tmp_path, force):
+    fifo = tmp_path / "model.py"
+    os.mkfifo(fifo)
+    # opening a FIFO blocks until a reader comes: a hang would show as a timeout here
+    done = subprocess.run(archc_cmd() + ["build", SPEC, *SMALL, "-o", str(fifo), *force], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "FIFO" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_directory_is_refused(tmp_path, capsys):
+    assert build(tmp_path, "--force") == 2
+    assert "directory" in one_line_error(capsys)
+    assert build(tmp_path / "missing" / "model.py") == 2
+    assert "no such directory" in one_line_error(capsys)
+
+
+def test_a_dangling_link_is_refused(tmp_path, capsys):
+    link = tmp_path / "model.py"
+    link.symlink_to(tmp_path / "nowhere.py")
+    assert build(link) == 2
+    assert "link to nothing" in one_line_error(capsys)
+    assert not (tmp_path / "nowhere.py").exists()
+
+
+def test_written_atomically_keeping_permissions_and_links(tmp_path):
+    out = tmp_path / "model.py"
+    assert build(out) == 0
+    out.chmod(0o640)
+    before = os.stat(out).st_ino
+    assert build(out) == 0  # unchanged: rewritten freely
+    assert os.stat(out).st_ino != before, "replaced by a new file, not written in place"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"], "no temporary file left behind"
+    link = tmp_path / "link.py"
+    link.symlink_to(out)
+    assert build(link) == 0
+    assert link.is_symlink() and link.resolve() == out.resolve()
+
+
+HEADER_EDITS = {
+    "note-line-in-header": lambda text: text.replace("\n", "\n# my note: keep this\n", 2),
+    "note-at-end-of-a-header-line": lambda text: text.replace("# spec: ", "# spec: (mine) ", 1),
+    "note-above-the-first-line": lambda text: "# my note\n" + text,
+    "body-line": lambda text: text.replace("import torch\n", "import torch  # mine\n", 1),
+    "trailing-note": lambda text: text + "# mine\n",
+    "hash-line": lambda text: text.replace("# file-sha256: ", "# file-sha256:  ", 1),
+}
+
+
+@pytest.mark.parametrize("edit", HEADER_EDITS)
+def test_an_edit_anywhere_is_protected(tmp_path, capsys, edit):
+    out = tmp_path / "model.py"
+    assert build(out) == 0
+    edited = HEADER_EDITS[edit](out.read_text())
+    assert edited != out.read_text()
+    out.write_text(edited)
+    assert is_edited(edited)
+    capsys.readouterr()
+    assert build(out) == 2
+    assert "refusing to overwrite" in one_line_error(capsys)
+    assert out.read_text() == edited
+    assert build(out, "--force") == 0
+    assert not is_edited(out.read_text())
+
+
+def test_files_written_before_the_whole_file_hash():
+    """A file with the former header (body-sha256) counts as untouched only when its six header lines are as
+    archc wrote them and the body matches."""
+    body = '"""model"""\nimport torch\n'
+    head = ["# Generated by archc 0.1.0 from specs/gpt2.yaml. Edit freely: archc build will not overwrite this",
+            "# file once its body no longer matches body-sha256 (use --force to regenerate anyway).",
+            "# spec: specs/gpt2.yaml", "# overrides: (none)", "# spec-hash: 72409d8bf0835a1d",
+            f"# body-sha256: {body_hash(body)}"]
+    legacy = "\n".join(head) + "\n" + body
+    assert not is_edited(legacy)
+    assert is_edited(legacy.replace("# spec: ", "# my note\n# spec: "))
+    assert is_edited(legacy + "x = 1\n")
+    assert is_edited("import torch\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_import_hf_writes_only_regular_files(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(FAMILIES["gpt2"].tiny))
+    link = tmp_path / "spec.yaml"
+    link.symlink_to("/dev/null")
+    assert main(["import-hf", str(config), "-o", str(link)]) == 2
+    assert "character device" in one_line_error(capsys)
+    assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    done = subprocess.run(archc_cmd() + ["import-hf", str(config), "-o", str(fifo)], capture_output=True,
+                          text=True, timeout=60)  # a hang (opening the FIFO) shows as a timeout
+    assert done.returncode == 2 and "FIFO" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    out = tmp_path / "tiny.yaml"
+    assert main(["import-hf", str(config), "-o", str(out)]) == 0
+    assert out.read_text().startswith("doc: Imported by `archc import-hf`")
