@@ -10,7 +10,7 @@ fixed path; anything else is written out per node, which is always right.
 
 from __future__ import annotations
 
-from archc.codegen.lower import CodegenBug, Lowering
+from archc.codegen.lower import CodegenBug, Lowering, literal
 from archc.codegen.names import Namespace, comment
 from archc.ir.graph import IR, Node
 
@@ -122,6 +122,12 @@ def _binding(users: list[tuple[list[Seg], list[Seg]]]) -> list | None:
     return binding
 
 
+def use_name(ir: IR, node: Node) -> str:
+    """The name the spec gives a node: the block use's for a single-op block (``ones``, not ``0``)."""
+    inst = ir.scopes.instances.get(node.key)
+    return inst.name if inst else node.name
+
+
 def tie_lines(lowering: Lowering, where) -> list[str]:
     ir = lowering.ir
     paths = Paths(lowering)
@@ -129,7 +135,7 @@ def tie_lines(lowering: Lowering, where) -> list[str]:
     for users in by_template(ir, (n for n in ir.nodes() if n.meta.get("tied"))).values():
         for param in users[0].meta["tied"]:
             roots = [tie_root(ir, u.key, param) for u in users]
-            note = "  # tied: " + comment(where(users[0].attr_locs.get("tie", users[0].loc), users[0].name))
+            note = "  # tied: " + comment(where(users[0].attr_locs.get("tie", users[0].loc), use_name(ir, users[0])))
             pairs = [(paths.segments(u.key), paths.segments(r)) for u, (r, _) in zip(users, roots, strict=True)]
             rparams = {p for _, p in roots}
             binding = _binding(pairs) if len(rparams) == 1 else None
@@ -148,21 +154,22 @@ def tie_owner_resets(lowering: Lowering, where) -> list[str]:
     last (a head), and a shared weight should keep the init of the node it is tied to."""
     ir = lowering.ir
     paths = Paths(lowering)
-    owners: dict[tuple[str, str], Node] = {}
+    owners: dict[tuple[str, str], dict[str, Node]] = {}  # (template key, submodule) -> {owner key: a user}
     for user in ir.nodes():
         for param in user.meta.get("tied", {}):
             key, rparam = tie_root(ir, user.key, param)
-            owners.setdefault((key, rparam.rpartition(".")[0]), user)
+            group = owners.setdefault((ir.scopes.template_key(key), rparam.rpartition(".")[0]), {})
+            group.setdefault(key, user)
     lines = []
-    seen = set()
-    for (key, sub), user in owners.items():
-        tkey = (ir.scopes.template_key(key), sub)
-        if tkey in seen:
-            continue
-        seen.add(tkey)
-        loops, _, expr = paths.loops(paths.segments(key), Namespace())
+    for (_, sub), group in owners.items():
+        key, user = next(iter(group.items()))
+        segs = paths.segments(key)
+        if len(group) == 1:  # one owner (the head's embedding, iteration 1's q): its own path
+            loops, expr = [], paths.fixed(segs)
+        else:  # owners in several iterations: all of them (resetting one that is not tied is harmless)
+            loops, _, expr = paths.loops(segs, Namespace())
         module = f"{expr}.{sub}" if sub else expr
-        note = comment(where(user.attr_locs.get("tie", user.loc), user.name))
+        note = comment(where(user.attr_locs.get("tie", user.loc), use_name(ir, user)))
         lines.extend(nest(loops, [f"{module}.reset_parameters()  # a tied weight keeps its owner's init: {note}"]))
     return lines
 
@@ -207,8 +214,8 @@ def init_lines(lowering: Lowering, where) -> list[str]:
 
 def init_std(rule: dict) -> str:
     if "depth" in rule:
-        return f"{rule['std']!r} / math.sqrt(2 * {rule['depth']})"
-    return repr(rule["std"])
+        return f"{literal(rule['std'])} / math.sqrt(2 * {literal(rule['depth'])})"
+    return literal(rule["std"])
 
 
 def init_call(rule: dict, target: str) -> str | None:
@@ -218,7 +225,7 @@ def init_call(rule: dict, target: str) -> str | None:
     if kind == "ones":
         return f"nn.init.ones_({target})"
     if kind == "constant":
-        return f"nn.init.constant_({target}, {rule['value']!r})"
+        return f"nn.init.constant_({target}, {literal(rule['value'])})"
     if kind == "normal":
         return f"nn.init.normal_({target}, mean=0.0, std={init_std(rule)})"
     return None  # 'default': the module's own init
@@ -229,10 +236,10 @@ def describe_rule(rule: dict, param: str = "*") -> str:
     what = comment("weights" if param == "*" else param)
     if kind == "normal":
         if "depth" in rule:
-            return f"{what} ~ normal(0, {rule['std']} / sqrt(2 * {rule['depth']})), GPT-2's depth-scaled init"
-        return f"{what} ~ normal(0, {rule['std']})" + (", zero biases" if param == "*" else "")
+            return comment(f"{what} ~ normal(0, {rule['std']} / sqrt(2 * {rule['depth']})), GPT-2's depth-scaled init")
+        return comment(f"{what} ~ normal(0, {rule['std']})" + (", zero biases" if param == "*" else ""))
     if kind == "constant":
-        return f"{what} = {rule['value']}"
+        return comment(f"{what} = {rule['value']}")
     return f"{what}: {kind}"
 
 
