@@ -166,6 +166,8 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES) -> IR:
     ir.info["_exported"] = _exported(ir)
     try:
         for node in ir.nodes():
+            node.meta.pop("rewrite", None)  # a second run (another table) starts from scratch
+        for node in ir.nodes():
             for rule in by_root.get(node.op, ()):
                 m = match(ir, rule, node)
                 if m is None:
