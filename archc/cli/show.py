@@ -140,6 +140,11 @@ def show(spec, overrides, expand, fmt_, ctx):
     _print_table(loaded, table, totals)
 
 
+def _kind(row: dict) -> str:
+    """The op, and the rewrite that prints it as one call with its neighbours (``silu > silu_mul``)."""
+    return row["kind"] + (f" > {row['rewrite']}" if row.get("rewrite") else "")
+
+
 def _print_rewrites(ir) -> None:
     """One line for the rewrites archc/passes/rewrite.py applied: which rule took how many nodes."""
     counts: dict[str, list[int]] = {}
@@ -159,7 +164,7 @@ def _print_table(loaded, table: list[dict], totals: dict):
 
     labels = ["  " * r["depth"] + r["scope"] for r in table]
     widths = [max(len(x) for x in col) for col in (
-        labels, [r["kind"] + (f" > {r['rewrite']}" if r.get("rewrite") else "") for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
+        labels, [_kind(r) for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
         [_num(r["flops_per_token"]) for r in table])]
     width = sum(widths) + 3 * len(widths) + 4
     console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
@@ -173,8 +178,7 @@ def _print_table(loaded, table: list[dict], totals: dict):
     for label, r in zip(labels, table, strict=True):
         style = "bold" if r.get("repeat") else None
         params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
-        kind = r["kind"] + (f" > {r['rewrite']}" if r.get("rewrite") else "")  # printed as one call
-        grid.add_row(Text(label), kind, _shape(r), params, _num(r["flops_per_token"]), style=style)
+        grid.add_row(Text(label), _kind(r), _shape(r), params, _num(r["flops_per_token"]), style=style)
     console.print(grid)
     _print_rewrites(loaded.ir)
     share = ", ".join(f"{k} {v:.1%}" for k, v in totals["flops_share"].items())

@@ -245,11 +245,10 @@ class ClassLowering:
         for i in range(1, count):  # one ModuleList of one class: every iteration must see the same inputs
             got = self.signature(rep.iteration(i))
             if got != want:
-                port = next(p for p, a, b in zip(first.ports_in, want[1], got[1], strict=True) if a != b)
-                raise SpecError(f"repeat '{name}': iteration {i} gets input '{port}' as {got[1][list(first.ports_in).index(port)][0]}, "
-                                f"iteration 0 as {want[1][list(first.ports_in).index(port)][0]}; every iteration of "
-                                "a repeat is one generated class and must see the same input shapes "
-                                "(write the first use out, then repeat the rest)", rep.loc)
+                j = next(j for j, (a, b) in enumerate(zip(want[1], got[1], strict=True)) if a != b)
+                raise SpecError(f"repeat '{name}': iteration {i} gets input '{list(first.ports_in)[j]}' as "
+                                f"{got[1][j][0]}, iteration 0 as {want[1][j][0]}; every iteration of a repeat is "
+                                "one generated class and must see the same input shapes", rep.loc)
         carried = self.locals.take(name)
         where = self.owner.where(rep.loc, f"{name} x{count}")
         self.emit(f"{carried} = {self.expr(refs[0])}")

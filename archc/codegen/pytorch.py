@@ -17,7 +17,7 @@ from pathlib import Path
 
 from archc import __version__
 from archc.codegen.init import Paths, init_lines, tie_lines, tie_owner_resets
-from archc.codegen.lower import ClassPlan, Lowering, literal
+from archc.codegen.lower import Lowering, literal
 from archc.codegen.names import Namespace, comment, docstring, template_defines
 from archc.errors import Loc, SpecError
 from archc.ir.dims import fmt
