@@ -160,3 +160,18 @@ def test_names_in_comments_are_relative_to_the_spec(tmp_path):
     path = Path(tmp_path) / "m.yaml"
     path.write_text("inputs: {x: {shape: [B, 4]}}\nnodes:\n  a: {op: linear, in: x, out_features: 3}\n")
     assert "# spec: m.yaml" in build_source(load_spec(path))
+
+
+def test_blocks_nested_300_deep_build_without_recursion(tmp_path):
+    """Class lowering is a work list: 300 nested blocks once ended in RecursionError at build."""
+    lines = ["inputs: {x: {shape: [B, 4]}}", "blocks:"]
+    for i in range(300):
+        inner = "      l: {op: linear, in: x, out_features: 4}" if i == 299 else \
+            f"      u: {{block: b{i + 1}, in: x}}\n      r: {{op: relu}}"
+        lines += [f"  b{i}:", "    nodes:", inner]
+    path = tmp_path / "deep.yaml"
+    path.write_text("\n".join(lines + ["nodes:", "  top: {block: b0, in: x}"]) + "\n")
+    spec = load_spec(path)
+    source = build_source(spec)
+    assert source.count("(nn.Module):") == 300
+    assert list(state_dict_names(spec).values())[0] == "top" + ".u" * 299 + ".l.weight"

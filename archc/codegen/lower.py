@@ -16,6 +16,7 @@ archc/codegen/init.py.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from archc.codegen.names import Attrs, Namespace, class_name, comment, docstring, names_used, string
@@ -68,6 +69,7 @@ class ClassPlan:
     returns: str = ""
     attrs: dict[str, str] = field(default_factory=dict)  # spec name of a child -> its attribute
     children: dict[str, ClassPlan] = field(default_factory=dict)  # spec name of a block use -> its class
+    created: list[ClassPlan] = field(default_factory=list)  # classes first needed by this one, in order
 
 
 def literal(value) -> str:
@@ -217,7 +219,7 @@ class ClassLowering:
 
     def instance(self, scope: str) -> None:
         inst = self.ir.scopes.instances[scope]
-        cls = self.owner.class_for(scope, self.signature(scope))
+        cls = self.owner.class_for(scope, self.signature(scope), self.plan)
         name = inst.name
         self.plan.children[name] = cls
         attr = self.attr(name)
@@ -269,7 +271,7 @@ class ClassLowering:
                 self.emit(f"for _ in range({count}):", code=False)
             self.emit(template.module.forward(call), "    ")
         else:
-            cls = self.owner.class_for(first.scope, want)
+            cls = self.owner.class_for(first.scope, want, self.plan)
             self.plan.children[name] = cls
             self.member(attr, f"nn.ModuleList([{cls.name}() for _ in range({count})])", where)
             layer = self.locals.take("layer")
@@ -292,6 +294,7 @@ class Lowering:
         self.classes: list[ClassPlan] = []  # in dependency order: a class before any class that uses it
         self.by_signature: dict[tuple, ClassPlan] = {}
         self.scope_class: dict[str, ClassPlan] = {}  # instance scope -> its class (filled on demand)
+        self.pending: deque[tuple[str, ClassPlan]] = deque()  # classes named but not lowered yet
         self.ops_used: set[str] = set()
         self.rewrites_used: list[str] = []
         self.features: set[str] = set()
@@ -344,8 +347,9 @@ class Lowering:
 
     # -- classes -----------------------------------------------------------------------------------------
 
-    def class_for(self, scope: str, signature: tuple) -> ClassPlan:
-        """The class of instance ``scope`` (lowering it if its signature is new)."""
+    def class_for(self, scope: str, signature: tuple, user: ClassPlan) -> ClassPlan:
+        """The class of instance ``scope``: a new one (its body lowered later, from a work list, so blocks
+        nested 1,000 deep need no recursion) when its signature is new."""
         plan = self.by_signature.get(signature)
         if plan is None:
             inst = self.ir.scopes.instances[scope]
@@ -356,8 +360,8 @@ class Lowering:
             types = ["tuple[torch.Tensor, torch.Tensor]" if rope else "torch.Tensor" for _, _, rope in signature[1]]
             plan = ClassPlan(name, doc, docstring(self.where(info.loc, f"blocks.{block}")), [], types)
             self.by_signature[signature] = plan
-            self.lower_body(scope, plan, inst.ports_in, inst.ports_out)
-            self.classes.append(plan)
+            self.pending.append((scope, plan))
+            user.created.append(plan)
         return plan
 
     def lower_body(self, scope: str, plan: ClassPlan, ports_in: dict, ports_out: dict) -> None:
@@ -385,12 +389,33 @@ class Lowering:
             ctx.env[(name, "out")] = arg
         for kind, key in self.children.get("", []):
             ctx.lower(kind, key)
+        while self.pending:
+            scope, cls = self.pending.popleft()
+            inst = self.ir.scopes.instances[scope]
+            self.lower_body(scope, cls, inst.ports_in, inst.ports_out)
+        self.classes = self._dependency_order(plan)
         outs = [ctx.expr(tuple(ref)) for ref in outputs.values()]
         if len(outputs) > 1:
             plan.returns = "{" + ", ".join(f"{string(k)}: {v}" for k, v in zip(outputs, outs, strict=True)) + "}"
         else:
             plan.returns = outs[0]
         return plan
+
+    @staticmethod
+    def _dependency_order(model: ClassPlan) -> list[ClassPlan]:
+        """Every class after the classes it uses (a post-order walk, without recursion)."""
+        order: list[ClassPlan] = []
+        stack = [(model, iter(model.created))]
+        while stack:
+            plan, rest = stack[-1]
+            child = next(rest, None)
+            if child is None:
+                stack.pop()
+                if plan is not model:
+                    order.append(plan)
+            else:
+                stack.append((child, iter(child.created)))
+        return order
 
     def class_of(self, scope: str) -> ClassPlan:
         """The generated class of any instance scope ('' for Model), through the local names that lead to
