@@ -73,3 +73,22 @@ def test_show_marks_the_nodes_a_rewrite_took(tmp_path):
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     assert "> silu_mul" in lines["act"] and "> silu_mul" in lines["gated"] and "> " not in lines["up"]
     assert "silu_mul x1" in lines["rewrites:"]
+
+
+def test_a_repeated_single_op_block_is_not_rewritten_in_one_iteration_only(tmp_path):
+    """Iteration 0 of a repeated mul is fed by silu, iteration 1 is not: one loop body, so no rewrite."""
+    spec = _spec(tmp_path, """
+        inputs: {x: {shape: [B, 6]}, y: {shape: [B, 6]}}
+        blocks:
+          gate: {inputs: [h, y], nodes: {m: {op: mul, in: [h, y]}}}
+        nodes:
+          act: {op: silu, in: x}
+          layers: {block: gate, in: [act, y], repeat: 2}
+    """)
+    assert spec.ir.info["rewrites"] == [] and "repeated" in spec.ir.info["rewrite_misses"][0]["reason"]
+    import torch
+
+    from archc.codegen.pytorch import build_module
+
+    x, y = torch.randn(2, 6), torch.randn(2, 6)
+    torch.testing.assert_close(build_module(spec)(x, y), torch.nn.functional.silu(x) * y * y)

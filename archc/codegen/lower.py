@@ -165,7 +165,7 @@ class ClassLowering:
         if template is None:
             raise SpecError(f"{node.key}: op '{node.op}' has no PyTorch template (templates/ops/{node.op}.j2); "
                             "it cannot be built yet", node.loc)
-        self.owner.op_used(node.op, template)
+        self.owner.ops_used.add(node.op)
         return template
 
     def bind_outputs(self, node: Node, var: str) -> None:
@@ -304,9 +304,6 @@ class Lowering:
         for record in ir.info.get("rewrites", []):
             self._rewrite_nodes[record["root"]] = record["nodes"]
         self.model: ClassPlan | None = None
-
-    def op_used(self, op: str, template) -> None:
-        self.ops_used.add(op)
 
     def rewrite_nodes(self, root: str) -> list[str]:
         return self._rewrite_nodes.get(root, [root])

@@ -73,6 +73,9 @@ def inner_values_private(ir: IR, m: Match) -> str | None:
     """Every matched node but the root feeds only the pattern, in the same block, and leaves no block:
     nothing else needs its value, so it need not exist."""
     exported = _exported(ir)
+    own = ir.scopes.instances.get(m.root.key)
+    if own is not None and own.repeat:  # one loop body for every iteration: they would all need the match
+        return f"{m.root.key} is a repeated single-op block"
     for name, node in m.nodes.items():
         if name == "root":
             continue
