@@ -28,6 +28,7 @@ PARAMS = {
     "tie_chain": 8 * 8 + 3 * 8,
     "tie_repeats": (8 * 8 + 8) + 3 * (8 + 8 * 8 + 8) + 8,
     "nested_widths": (16 + 48 + 6 + 6) + (24 + 72 + 6 + 6) + 24 + 12,
+    "shared_ports": 2 * (16 + 4),
 }
 NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
@@ -105,6 +106,14 @@ def test_one_block_at_two_widths_gets_two_classes():
     assert model.a.proj.weight.shape == (4, 8) and model.b.proj.weight.shape == (4, 12)
     nested = load_source(build_source(load_spec(SPECS / "nested_widths.yaml"))).Model()
     assert nested.a.p.lin.weight.shape == (6, 8) and nested.b.p.lin.weight.shape == (6, 12)
+
+
+def test_a_block_with_one_value_on_two_ports_gets_its_own_class():
+    spec = load_spec(SPECS / "shared_ports.yaml")
+    model = load_source(build_source(spec)).Model()
+    x, y = torch.randn(2, 4), torch.randn(2, 4)
+    want = (model.s0.d(x) + x) + (model.s1.d(x) + y)
+    torch.testing.assert_close(model(x, y), want)
 
 
 def test_cli_build_verify_passes_on_a_block_used_four_times(tmp_path):

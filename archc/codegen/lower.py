@@ -209,12 +209,15 @@ class ClassLowering:
         self.bind_outputs(node, call.var)
 
     def signature(self, scope: str) -> tuple:
+        """What makes two uses of a block print differently: the block and binding (``class_key``), each
+        input's shape, dtype and kind, and which ports receive the same value (inside, a port bound twice
+        is one value, so ``sub(x, x)`` and ``sub(x, y)`` cannot share a forward)."""
         inst = self.ir.scopes.instances[scope]
-        types = []
-        for key, port in inst.ports_in.values():
+        types, first = [], {}
+        for i, (key, port) in enumerate(inst.ports_in.values()):
             node = self.ir.node(key)
             types.append((repr(self.ir.shape_of(key, port)), repr(node.meta.get("dtypes", {}).get(port)),
-                          node.op == "rope"))
+                          node.op == "rope", first.setdefault((key, port), i)))
         return inst.class_key, tuple(types)
 
     def instance(self, scope: str) -> None:
@@ -354,7 +357,7 @@ class Lowering:
             block = info.block
             name = self.globals.take(class_name(block) if inst.class_key == block else class_name(inst.class_key))
             doc = docstring(info.doc or f"The '{info.block}' block.")
-            types = ["tuple[torch.Tensor, torch.Tensor]" if rope else "torch.Tensor" for _, _, rope in signature[1]]
+            types = ["tuple[torch.Tensor, torch.Tensor]" if rope else "torch.Tensor" for _, _, rope, _ in signature[1]]
             plan = ClassPlan(name, doc, docstring(self.where(info.loc, f"blocks.{block}")), [], types)
             self.by_signature[signature] = plan
             self.pending.append((scope, plan))
