@@ -13,6 +13,16 @@ it changes no node and no parameter, it only records:
   name the node matched (``root`` for the node the call replaces).
 
 Lowering prints what these records say; it matches nothing itself.
+
+Adding a rewrite is one row and one template. For GeGLU's gelu(gate) * up::
+
+    Rule("gelu_mul", Pat("mul", "root", (Pat("gelu", "act", (None,)), None), commutative=True),
+         all_of(inner_values_private, same_shapes), "fused/gelu_mul", "gelu(gate) * up, one saved tensor")
+
+with ``templates/fused/gelu_mul.j2`` defining ``forward(c, gate, up)`` (``c`` is the root's Call, the
+operands are the pattern's free inputs in order) and ``support`` naming its helper file. A kernel row for
+another backend sets ``backend`` and returns a reason from ``check`` when the node is outside the kernel's
+conditions (head dim, dtype); the reason lands in ``rewrite_misses``.
 """
 
 from __future__ import annotations
