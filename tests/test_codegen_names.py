@@ -107,3 +107,18 @@ def test_a_spec_name_that_is_not_an_identifier_never_reaches_code_raw(tmp_path):
         assert type(exc).__name__ == "SpecError"
         return
     assert model(torch.randn(2, 4)).shape == (2, 3)
+
+
+def test_the_model_template_declares_every_name_it_defines():
+    """What Model and the module define beyond the spec's classes is in the template's `defines`."""
+    from tests.conftest import ROOT
+
+    globals_, members = template_defines(environment())
+    for golden in (ROOT / "tests" / "golden").glob("*.py"):
+        tree = ast.parse(golden.read_text())
+        block_classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)
+                         and any(isinstance(b, ast.Attribute) and b.attr == "Module" for b in n.bases)}
+        assert top_level_names(golden.read_text()) - block_classes <= globals_ | {"Model"}
+        (model,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Model"]
+        methods = {n.name for n in model.body if isinstance(n, ast.FunctionDef)} - {"__init__"}
+        assert methods <= members
