@@ -59,10 +59,25 @@ def test_a_new_row_needs_only_its_pattern_check_and_target(tmp_path):
 
     row = Rule("gated_kernel", Pat("mul", "root", (None, Pat("silu", "act", (None,))), commutative=True),
                wide_enough, "swiglu", "test row", backend="triton")
-    rewrite(ir, (row, *RULES))
+    rewrite(ir, (row, *RULES), backends=("triton", "pytorch"))
     assert ir.info["rewrite_misses"][0] == {"rule": "gated_kernel", "backend": "triton", "root": "gated",
                                             "reason": "width 16 < 32"}
     assert [r["rule"] for r in ir.info["rewrites"]] == ["silu_mul"]  # the next row still applies
+
+
+def test_rows_of_other_backends_wait_for_their_backend_and_a_forced_row_that_cannot_apply_is_an_error(tmp_path):
+    import pytest
+
+    from archc.errors import SpecError
+
+    ir = _spec(tmp_path, SWIGLU).ir
+    row = Rule("narrow_kernel", Pat("mul", "root", (None, Pat("silu", "act", (None,))), commutative=True),
+               lambda ir, m: "needs a GPU", "swiglu", "test row", backend="triton")
+    rewrite(ir, (row, *RULES))
+    assert [r["rule"] for r in ir.info["rewrites"]] == ["silu_mul"] and ir.info["rewrite_misses"] == []
+    with pytest.raises(SpecError, match="gated: cannot lower to swiglu .*needs a GPU") as err:
+        rewrite(ir, (row, *RULES), backends=("triton", "pytorch"), force=frozenset({"narrow_kernel"}))
+    assert err.value.loc.line == 7  # the mul node's line in the spec
 
 
 def test_show_marks_the_nodes_a_rewrite_took(tmp_path):

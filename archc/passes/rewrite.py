@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from archc.errors import SpecError
 from archc.ir.graph import IR, Node
 
 
@@ -167,12 +168,19 @@ def match(ir: IR, rule: Rule, node: Node) -> Match | None:
     return m
 
 
-def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES) -> IR:
+def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES, backends: tuple[str, ...] = ("pytorch",),
+            force: frozenset[str] = frozenset()) -> IR:
     """Record every rewrite that applies (module docstring). Linear in nodes: a rule looks at a node and
-    the few nodes its pattern spans."""
+    the few nodes its pattern spans.
+
+    ``backends``: rows for these backends take part, earlier rows first (a kernel row listed before the
+    PyTorch fusion it replaces). ``force``: names of rows the user demands (``--kernel``): a structural
+    match their check refuses is the user's error, at the node.
+    """
     by_root: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_root.setdefault(rule.pattern.op, []).append(rule)
+        if rule.backend in backends:
+            by_root.setdefault(rule.pattern.op, []).append(rule)
     applied, misses = [], []
     taken: set[str] = set()
     ir.info.pop("_exported", None)
@@ -188,6 +196,9 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES) -> IR:
                 if any(n.key in taken for n in m.nodes.values()):
                     continue  # a node belongs to one rewrite: the first row that takes it
                 reason = rule.check(ir, m)
+                if reason and rule.name in force:
+                    raise SpecError(f"{node.key}: cannot lower to {rule.lowers_to} ({rule.name}): {reason}",
+                                    node.loc)
                 if reason:
                     misses.append({"rule": rule.name, "backend": rule.backend, "root": node.key, "reason": reason})
                     continue
