@@ -2,7 +2,8 @@
 the templates define) build a model whose state dict, parameter count and forward agree with the IR.
 
 A bounded run of the generator used offline (about 900 specs, none failing; the codegen before these fixes
-failed 85 of 262 offline and 7 of these 25 seeds). The issue's hypothesis property test covers every op; this one aims at codegen's structure.
+failed 85 of 262 offline and 7 of these 25 seeds). The issue's hypothesis property test covers every op;
+this one aims at codegen's structure.
 """
 
 from __future__ import annotations
