@@ -29,6 +29,7 @@ PARAMS = {
     "tie_repeats": (8 * 8 + 8) + 3 * (8 + 8 * 8 + 8) + 8,
     "nested_widths": (16 + 48 + 6 + 6) + (24 + 72 + 6 + 6) + 24 + 12,
     "shared_ports": 2 * (16 + 4),
+    "repeat_shared_ports": 3 * (64 + 8),
 }
 NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
@@ -114,6 +115,15 @@ def test_a_block_with_one_value_on_two_ports_gets_its_own_class():
     x, y = torch.randn(2, 4), torch.randn(2, 4)
     want = (model.s0.d(x) + x) + (model.s1.d(x) + y)
     torch.testing.assert_close(model(x, y), want)
+
+
+def test_a_repeat_whose_first_iteration_gets_one_value_twice_reads_each_input_by_name():
+    model = load_source(build_source(load_spec(SPECS / "repeat_shared_ports.yaml"))).Model()
+    x = torch.randn(2, 8)
+    h = x
+    for layer in model.t:
+        h = layer.d(h) + x
+    torch.testing.assert_close(model(x), h * h * h)  # u: t * t, then that times t
 
 
 def test_cli_build_verify_passes_on_a_block_used_four_times(tmp_path):

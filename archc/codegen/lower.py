@@ -239,6 +239,37 @@ class ClassLowering:
             for var, ref in zip(vars_, outs, strict=True):
                 self.env[tuple(ref)] = var
 
+    def representative(self, rep) -> tuple[str, tuple]:
+        """The iteration a repeat's one class is lowered from, and its signature. Every iteration must see
+        the same input shapes (one ModuleList of one class). Iterations may differ in which inputs share a
+        value (``in: [x, x]``: iteration 0 gets x twice, later ones the carried value and x); a class
+        lowered from the iteration with the fewest shared inputs is right for all of them."""
+        first = self.ir.scopes.instances[rep.iteration(0)]
+        want = self.signature(first.scope)
+        shapes = [t[:3] for t in want[1]]
+        best, best_sig, patterns = first.scope, want, set()
+        for i in range(rep.count):
+            scope = rep.iteration(i)
+            got = want if i == 0 else self.signature(scope)
+            for j, (a, b) in enumerate(zip(shapes, [t[:3] for t in got[1]], strict=True)):
+                if a != b:
+                    raise SpecError(f"repeat '{rep.name}': iteration {i} gets input '{list(first.ports_in)[j]}' as "
+                                    f"{b[0]}, iteration 0 as {a[0]}; every iteration of a repeat is one generated "
+                                    "class and must see the same input shapes", rep.loc)
+            pattern = tuple(t[3] for t in got[1])
+            if pattern not in patterns:
+                patterns.add(pattern)
+                if len(set(pattern)) > len(set(best_sig[1][k][3] for k in range(len(pattern)))):
+                    best, best_sig = scope, got
+        finest = [t[3] for t in best_sig[1]]
+        for pattern in patterns:  # inputs shared in the chosen iteration must be shared in every iteration
+            for i in range(len(finest)):
+                for j in range(len(finest)):
+                    if finest[i] == finest[j] and pattern[i] != pattern[j]:
+                        raise SpecError(f"repeat '{rep.name}': its iterations bind one value to different pairs of "
+                                        "inputs, so no one generated class fits them all", rep.loc)
+        return best, best_sig
+
     def repeat(self, group: str) -> None:
         rep = self.ir.scopes.repeats[group]
         first = self.ir.scopes.instances[rep.iteration(0)]
@@ -246,24 +277,19 @@ class ClassLowering:
         attr = self.attr(name)
         count = rep.count
         refs = [tuple(r) for r in first.ports_in.values()]
-        want = self.signature(first.scope)
-        for i in range(1, count):  # one ModuleList of one class: every iteration must see the same inputs
-            got = self.signature(rep.iteration(i))
-            if got != want:
-                j = next(j for j, (a, b) in enumerate(zip(want[1], got[1], strict=True)) if a != b)
-                raise SpecError(f"repeat '{name}': iteration {i} gets input '{list(first.ports_in)[j]}' as "
-                                f"{got[1][j][0]}, iteration 0 as {want[1][j][0]}; every iteration of a repeat is "
-                                "one generated class and must see the same input shapes", rep.loc)
+        rep_scope, want = self.representative(rep)
+        refs_rep = [tuple(r) for r in self.ir.scopes.instances[rep_scope].ports_in.values()]
         carried = self.locals.take(name)
         where = self.owner.where(rep.loc, f"{name} x{count}")
         self.emit(f"{carried} = {self.expr(refs[0])}")
         if first.scope in self.ir:  # a single-op block: the op's module is the list item
-            node = self.ir.node(first.scope)
+            node = self.ir.node(rep_scope)
             if node.meta.get("rewrite"):
                 raise CodegenBug(f"{node.key}: a rewrite took a repeated single-node block")
             template = self.template(node)
             index = self.locals.take("i")
-            env = {refs[0]: carried, **{r: self.expr(r) for r in refs[1:]}}
+            env = {r: self.expr(r) for r in refs_rep[1:]}
+            env[refs_rep[0]] = carried
             call = self.call(node, env, var=carried, attr=f"{attr}[{index}]")
             init = template.module.init(call).strip()
             self.owner.features.update(getattr(template.module, "features", lambda c: "")(call).split())
@@ -274,7 +300,7 @@ class ClassLowering:
                 self.emit(f"for _ in range({count}):", code=False)
             self.emit(template.module.forward(call), "    ")
         else:
-            cls = self.owner.class_for(first.scope, want, self.plan)
+            cls = self.owner.class_for(rep_scope, want, self.plan)
             self.plan.children[name] = cls
             self.member(attr, f"nn.ModuleList([{cls.name}() for _ in range({count})])", where)
             layer = self.locals.take("layer")
