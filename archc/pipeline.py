@@ -1,4 +1,4 @@
-"""From a spec file to an analysed IR: compose -> check strings -> expand -> infer_shapes -> count."""
+"""From a spec file to an analysed IR: compose -> check strings -> expand -> infer_shapes -> count -> rewrite."""
 
 from __future__ import annotations
 
@@ -29,12 +29,14 @@ def analyse(composed: Composed) -> IR:
     from archc.passes.count import count
     from archc.passes.expand import expand
     from archc.passes.infer_shapes import infer_shapes
+    from archc.passes.rewrite import rewrite
     from archc.spec.resolve import check_strings
 
     check_strings(composed)
     ir = expand(composed)
     infer_shapes(ir)
     count(ir)
+    rewrite(ir)
     return ir
 
 

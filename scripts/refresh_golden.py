@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    os.chdir(ROOT)  # generated headers name specs relative to the working directory
+    os.chdir(ROOT)  # the specs are listed from specs/; generated files do not depend on the cwd
     from archc.codegen.pytorch import build_source
     from archc.pipeline import load_spec
 

@@ -75,7 +75,7 @@ def rows(ir, ctx: int, expand: bool) -> list[dict]:
         shape = list(next(iter(node.meta["shapes"].values())))
         out.append({"scope": node.key if expand else label, "kind": node.op, "shape": shape, "params": params,
                     "flops_per_token": flops, "depth": depth(node.parent) + indent, "key": node.key,
-                    "tied": node.meta.get("tied")})
+                    "tied": node.meta.get("tied"), "rewrite": node.meta.get("rewrite", {}).get("rule")})
     for scope, row in inst_rows.items():
         outs = instances[scope].ports_out
         if outs:
@@ -140,6 +140,23 @@ def show(spec, overrides, expand, fmt_, ctx):
     _print_table(loaded, table, totals)
 
 
+def _kind(row: dict) -> str:
+    """The op, and the rewrite that prints it as one call with its neighbours (``silu > silu_mul``)."""
+    return row["kind"] + (f" > {row['rewrite']}" if row.get("rewrite") else "")
+
+
+def _print_rewrites(ir) -> None:
+    """One line for the rewrites archc/passes/rewrite.py applied: which rule took how many nodes."""
+    counts: dict[str, list[int]] = {}
+    for record in ir.info.get("rewrites", []):
+        entry = counts.setdefault(record["rule"], [0, 0])
+        entry[0] += 1
+        entry[1] += len(record["nodes"])
+    if counts:
+        print("rewrites:        " + ", ".join(f"{rule} x{n:,} ({k:,} nodes, '> {rule}' above)"
+                                              for rule, (n, k) in counts.items()))
+
+
 def _print_table(loaded, table: list[dict], totals: dict):
     from rich.console import Console
     from rich.table import Table
@@ -147,7 +164,7 @@ def _print_table(loaded, table: list[dict], totals: dict):
 
     labels = ["  " * r["depth"] + r["scope"] for r in table]
     widths = [max(len(x) for x in col) for col in (
-        labels, [r["kind"] for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
+        labels, [_kind(r) for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
         [_num(r["flops_per_token"]) for r in table])]
     width = sum(widths) + 3 * len(widths) + 4
     console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
@@ -161,8 +178,9 @@ def _print_table(loaded, table: list[dict], totals: dict):
     for label, r in zip(labels, table, strict=True):
         style = "bold" if r.get("repeat") else None
         params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
-        grid.add_row(Text(label), r["kind"], _shape(r), params, _num(r["flops_per_token"]), style=style)
+        grid.add_row(Text(label), _kind(r), _shape(r), params, _num(r["flops_per_token"]), style=style)
     console.print(grid)
+    _print_rewrites(loaded.ir)
     share = ", ".join(f"{k} {v:.1%}" for k, v in totals["flops_share"].items())
     print(f"parameters:      {totals['params']:,}")
     print(f"FLOPs per token: {_num(totals['flops_per_token'])} (forward, multiply-add = 2, attention at "

@@ -1,22 +1,32 @@
-"""lower: IR -> a plan of classes, members and forward lines that the templates print.
+"""lower: IR -> class plans (members and forward lines) that templates/model.py.j2 prints.
 
-One class per distinct block (``class_key``), lowered from its first instance; a repeat becomes an
-``nn.ModuleList`` and a loop, so the plan for 96 layers is as long as for 2. Op-specific text (how a
-``linear`` is constructed and called) lives in ``templates/ops/<op>.j2`` as two macros, ``init`` and
-``forward``; this module only wires names.
+One generated class per distinct *class signature*: the block's ``class_key`` (block and parameter
+binding) together with the types of its inputs (shape, dtype, rope pair), since a block applied to a
+16-wide and a 12-wide input needs two constructors. A class is lowered once, from the first instance with
+its signature; every other instance and every repeat iteration maps to it by its local name, so the plan
+for 96 layers is as long as for 2. A repeat is an ``nn.ModuleList`` and a loop; all its iterations must
+share one signature (else a clear error).
+
+Op-specific text lives in ``templates/ops/<op>.j2`` (macros ``init(call)`` and ``forward(call)``), rewrites
+(archc/passes/rewrite.py) print through ``templates/<lowers_to>.j2``. Lowering follows the IR and the
+rewrite records; it matches no pattern and edits no text. Paths to modules, ties and initialisation are in
+archc/codegen/init.py.
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections import deque
 from dataclasses import dataclass, field
 
-from archc.codegen.fusions import find_fusions
-from archc.codegen.names import RESERVED_GLOBALS, Namespace, class_name, module_attr
+from archc.codegen.names import Attrs, Namespace, class_name, comment, docstring, names_used, string
 from archc.errors import SpecError
 from archc.ir.graph import IR, Node
 from archc.ops.registry import OPS, output_names
+
+
+class CodegenBug(RuntimeError):
+    """archc produced code that does not match its own IR: a bug in archc, never the spec's fault."""
 
 
 @dataclass
@@ -30,7 +40,7 @@ class Call:
     shapes: dict  # port -> input shape
     out_shape: list
     sym: dict  # symbol -> expression giving its size at run time ('B' -> 'x.size(0)')
-    producer: str = ""  # for a fused pair: the name of the node printed together with this one
+    producer: str = ""  # for a rewrite: the names of the other nodes it took
 
     @property
     def a(self) -> dict:
@@ -57,14 +67,19 @@ class ClassPlan:
     members: list[Member] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     returns: str = ""
+    attrs: dict[str, str] = field(default_factory=dict)  # spec name of a child -> its attribute
+    children: dict[str, ClassPlan] = field(default_factory=dict)  # spec name of a block use -> its class
+    created: list[ClassPlan] = field(default_factory=list)  # classes first needed by this one, in order
 
 
 def literal(value) -> str:
     """Python source for a plain value from a spec; anything else is refused (specs are data)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, int)):
         return repr(value)
+    if isinstance(value, str):
+        return string(value)
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else f"float('{value}')"
+        return repr(value) if math.isfinite(value) else f"float({string(value)})"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(literal(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -72,419 +87,377 @@ def literal(value) -> str:
     raise TypeError(f"cannot write {type(value).__name__} into generated code")
 
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+class ClassLowering:
+    """The state of lowering one class body: its plan, values computed so far, local names, attributes."""
 
+    def __init__(self, owner: Lowering, plan: ClassPlan, reserved_locals):
+        self.owner = owner
+        self.ir = owner.ir
+        self.plan = plan
+        self.env: dict[tuple, str] = {}  # (key, port) -> expression holding that value
+        self.locals = Namespace(reserved_locals)
+        self.attrs = Attrs(owner.reserved_attrs)
 
-def comment_text(text: str) -> str:
-    """Text safe inside a ``#`` comment or a docstring: one line, no control characters, no quotes run."""
-    return _UNSAFE.sub(" ", str(text)).replace("\\", "/").replace('"""', "'''")
-
-
-class Lowering:
-    def __init__(self, ir: IR, templates, source_name):
-        self.ir = ir
-        self.templates = templates  # op name -> jinja template module with init/forward macros
-        self.source_name = source_name  # Loc -> 'specs/llama.yaml:31'
-        self.instances = ir.scopes.instances
-        self.repeats = ir.scopes.repeats
-        self.globals = Namespace(RESERVED_GLOBALS)
-        self.class_names: dict[str, str] = {}
-        self.classes: list[ClassPlan] = []
-        self.attr_of: dict[str, str] = {}  # key of node / instance / repeat group -> attribute in its parent
-        self.ops_used: set[str] = set()
-        self.features: set[str] = set()
-        self.order = {key: i for i, key in enumerate(ir.graph.nodes)}
-        self.children = self._index_children()
-        self.fusions = find_fusions(ir)  # consumer key -> (Fusion, producer node)
-        self.fused_producers = {producer.key for _, producer in self.fusions.values()}
-        self.fused_used: list[str] = []
-
-    # -- scope structure ---------------------------------------------------------------------------------
-
-    def _index_children(self) -> dict[str, list[tuple[str, str]]]:
-        """scope -> [(kind, key)] in topological order; kind is node, instance or repeat."""
-        first: dict[tuple[str, str], int] = {}
-        out: dict[str, list] = {}
-
-        def note(scope, kind, key, pos):
-            item = (kind, key)
-            if item not in first:
-                first[item] = pos
-                out.setdefault(scope, []).append(item)
-            else:
-                first[item] = min(first[item], pos)
-
-        for node in self.ir.nodes():
-            if node.op == "input":
-                continue
-            pos = self.order[node.key]
-            note(node.parent, "node", node.key, pos)
-            scope = node.parent
-            while scope:
-                inst = self.instances[scope]
-                parent = inst.parent
-                if inst.repeat:
-                    note(parent, "repeat", inst.repeat, pos)
-                else:
-                    note(parent, "instance", scope, pos)
-                scope = parent
-        for items in out.values():
-            items.sort(key=lambda it: first[it])
-        return out
-
-    def alias_repeats(self) -> None:
-        """Repeats of single-node blocks have no instance scope of their own: their nodes are the items."""
-        for group, rep in self.repeats.items():
-            first = f"{group}.0"
-            if self.instances[first].alias:
-                parent = rep.parent
-                items = self.children.setdefault(parent, [])
-                keys = [f"{group}.{i}" for i in range(rep.count)]
-                positions = [i for i, it in enumerate(items) if it[1] in keys]
-                if positions:
-                    items[positions[0]] = ("repeat", group)
-                    for i in reversed(positions[1:]):
-                        del items[i]
-
-    # -- classes -----------------------------------------------------------------------------------------
-
-    def class_for(self, class_key: str, scope: str) -> str:
-        if class_key in self.class_names:
-            return self.class_names[class_key]
-        block = self.ir.scopes.classes[class_key].block
-        name = self.globals.take(class_name(block) if class_key == block else class_name(class_key))
-        self.class_names[class_key] = name
-        inst = self.instances[scope]
-        doc = self._block_doc(class_key)
-        defined = self.ir.scopes.classes[class_key].loc
-        plan = self.lower_scope(scope, name, doc, self.source_name(defined, f"blocks.{block}"),
-                                list(inst.ports_in), inst.ports_in, inst.ports_out)
-        self.classes.append(plan)
-        return name
-
-    def _block_doc(self, class_key: str) -> str:
-        info = self.ir.scopes.classes[class_key]
-        return comment_text(info.doc or f"The '{info.block}' block.")
-
-    def lower_scope(self, scope: str, name: str, doc: str, source: str, args: list[str], ports_in: dict,
-                    ports_out: dict) -> ClassPlan:
-        local = Namespace(RESERVED_GLOBALS | {"B", "T"})
-        arg_names = [local.take(a) for a in args]
-        env: dict[tuple, str] = {}
-        for arg, ref in zip(arg_names, ports_in.values(), strict=True):
-            env[tuple(ref)] = arg
-        types = ["tuple[torch.Tensor, torch.Tensor]" if self.ir.node(ref[0]).op == "rope" else "torch.Tensor"
-                 for ref in ports_in.values()]  # rope tables travel as a (cos, sin) pair
-        plan = ClassPlan(name, doc, source, arg_names, types)
-        taken: set[str] = set()
-        for kind, key in self.children.get(scope, []):
-            if kind == "node":
-                self.lower_node(self.ir.node(key), plan, env, local, taken)
-            elif kind == "instance":
-                self.lower_instance(key, plan, env, local, taken)
-            else:
-                self.lower_repeat(key, plan, env, local, taken)
-        outs = [env[tuple(ref)] for ref in ports_out.values()]
-        plan.returns = outs[0] if len(outs) == 1 else ", ".join(outs)
-        return plan
-
-    def _expr(self, env: dict, ref) -> str:
+    def expr(self, ref) -> str:
         key, port = ref
-        if (key, port) in env:
-            return env[(key, port)]
-        raise SpecError(f"{key}: internal error, value {key}.{port} used before it is computed",
-                        self.ir.node(key).loc)
+        if (key, port) in self.env:
+            return self.env[(key, port)]
+        raise CodegenBug(f"value {key}.{port} is used before it is computed")
 
-    def lower_node(self, node: Node, plan: ClassPlan, env: dict, local: Namespace, taken: set):
-        op = OPS[node.op]
-        if node.key in self.fused_producers:  # printed by its consumer (archc/codegen/fusions.py)
-            env[(node.key, "out")] = self._expr(env, node.inputs[0][1:])
-            return
-        if node.key in self.fusions:
-            self.lower_fused(node, plan, env, local, taken)
-            return
-        template = self.templates.get(node.op)
-        if template is None:
-            raise SpecError(f"{node.key}: op '{node.op}' has no PyTorch template (templates/ops/{node.op}.j2); "
-                            "it cannot be built yet", node.loc)
-        self.ops_used.add(node.op)
-        call = self.make_call(node, env, local, taken)
-        init = template.module.init(call).strip()
-        if init:
-            inst = self.instances.get(node.key)  # an alias block: cite the line that uses it
-            loc = inst.loc if inst else node.loc
-            plan.members.append(Member(call.attr, init, f"{self.source_name(loc, node.name)}"))
-            self.attr_of[node.key] = call.attr
-        for line in template.module.forward(call).strip().splitlines():
-            plan.lines.append(line)
-        self.features.update(getattr(template.module, "features", lambda c: "")(call).split())
-        names = output_names(op, node.attrs)
-        if len(names) == 1:
-            env[(node.key, names[0])] = call.var
+    def attr(self, name: str) -> str:
+        attr = self.plan.attrs[name] = self.attrs.take(name)
+        return attr
+
+    def emit(self, text: str, indent: str = "", code: bool = True) -> None:
+        """Add forward lines; ``code`` pieces (whole statements) also say which global names they read."""
+        if code:
+            self.owner.uses |= names_used(text)
+        self.plan.lines.extend(indent + line for line in text.strip().splitlines())
+
+    def member(self, attr: str, expr: str, where: str) -> None:
+        self.owner.uses |= names_used(expr)
+        self.plan.members.append(Member(attr, expr, where))
+
+    # -- one item of the body ----------------------------------------------------------------------------
+
+    def lower(self, kind: str, key: str) -> None:
+        if kind == "node":
+            self.node(self.ir.node(key))
+        elif kind == "instance":
+            self.instance(key)
         else:
-            for i, port in enumerate(names):
-                env[(node.key, port)] = f"{call.var}[{i}]"
+            self.repeat(key)
 
-    def lower_fused(self, node: Node, plan: ClassPlan, env: dict, local: Namespace, taken: set):
-        fusion, producer = self.fusions[node.key]
-        template = self.templates[f"fused/{fusion.template}"]
-        self.ops_used.update((node.op, producer.op))
-        if fusion.template not in self.fused_used:
-            self.fused_used.append(fusion.template)
-        call = self.make_call(node, env, local, taken)
-        call.producer = producer.name
-        produced = [i for i, (_, src, _) in enumerate(node.inputs) if src == producer.key][0]
-        operands = [call.ports["x"][i] for i in range(2)]
-        first, other = operands[produced], operands[1 - produced]
-        plan.lines.extend(template.module.forward(call, first, other).strip().splitlines())
-        env[(node.key, "out")] = call.var
-
-    def make_call(self, node: Node, env: dict, local: Namespace, taken: set) -> Call:
+    def call(self, node: Node, env=None, var: str | None = None, attr: str | None = None,
+             partial: bool = False) -> Call:
+        """The Call for ``node``; ``partial``: leave out inputs a rewrite took (they have no value)."""
+        env = self.env if env is None else env
         op = OPS[node.op]
         ports: dict = {}
         shapes: dict = {}
         for port, src, src_port in node.inputs:
-            expr = self._expr(env, (src, src_port))
+            value = env.get((src, src_port))
+            if value is None and partial:
+                continue
+            if value is None:
+                raise CodegenBug(f"{node.key}: value {src}.{src_port} is used before it is computed")
             shape = self.ir.shape_of(src, src_port)
             if any(p.name == port and p.variadic for p in op.inputs):
-                ports.setdefault(port, []).append(expr)
+                ports.setdefault(port, []).append(value)
                 shapes.setdefault(port, []).append(shape)
             else:
-                ports[port] = expr
+                ports[port] = value
                 shapes[port] = shape
-        first_port = op.inputs[0].name if op.inputs else None
         sym = {}
-        if first_port and first_port in ports:
-            base = ports[first_port][0] if isinstance(ports[first_port], list) else ports[first_port]
-            base_shape = shapes[first_port][0] if isinstance(ports[first_port], list) else shapes[first_port]
+        first = op.inputs[0].name if op.inputs else None
+        if first and first in ports:
+            base = ports[first][0] if isinstance(ports[first], list) else ports[first]
+            base_shape = shapes[first][0] if isinstance(ports[first], list) else shapes[first]
             for i, d in enumerate(base_shape):
                 if isinstance(d, str) and d not in sym:
                     sym[d] = f"{base}.size({i})"
-        attr = module_attr(node.name, taken)
-        var = local.take(node.name)
+        attr = attr if attr is not None else self.attr(node.name)
+        var = var if var is not None else self.locals.take(node.name)
         return Call(node, attr, var, ports, shapes, next(iter(node.meta["shapes"].values())), sym)
 
-    def lower_instance(self, scope: str, plan: ClassPlan, env: dict, local: Namespace, taken: set):
-        inst = self.instances[scope]
-        cls = self.class_for(inst.class_key, scope)
-        name = scope.rsplit(".", 1)[-1]
-        attr = module_attr(name, taken)
-        self.attr_of[scope] = attr
-        plan.members.append(Member(attr, f"{cls}()", self.source_name(inst.loc, name)))
-        args = ", ".join(self._expr(env, tuple(ref)) for ref in inst.ports_in.values())
+    def template(self, node: Node):
+        template = self.owner.templates.get(node.op)
+        if template is None:
+            raise SpecError(f"{node.key}: op '{node.op}' has no PyTorch template (templates/ops/{node.op}.j2); "
+                            "it cannot be built yet", node.loc)
+        self.owner.ops_used.add(node.op)
+        return template
+
+    def bind_outputs(self, node: Node, var: str) -> None:
+        names = output_names(OPS[node.op], node.attrs)
+        if len(names) == 1:
+            self.env[(node.key, names[0])] = var
+        else:
+            for i, port in enumerate(names):
+                self.env[(node.key, port)] = f"{var}[{i}]"
+
+    def node(self, node: Node) -> None:
+        rewrite = node.meta.get("rewrite")
+        if rewrite and rewrite["part"] != "root":
+            return  # printed by the rewrite's root, which comes later in topological order
+        if rewrite:
+            self.rewritten(node, rewrite)
+            return
+        template = self.template(node)
+        call = self.call(node)
+        init = template.module.init(call).strip()
+        if init:
+            inst = self.ir.scopes.instances.get(node.key)  # an alias block: cite the line that uses it
+            self.member(call.attr, init, self.owner.where(inst.loc if inst else node.loc, node.name))
+        self.emit(template.module.forward(call))
+        self.owner.features.update(getattr(template.module, "features", lambda c: "")(call).split())
+        self.bind_outputs(node, call.var)
+
+    def rewritten(self, node: Node, record: dict) -> None:
+        from archc.passes.rewrite import RULES_BY_NAME
+
+        rule = RULES_BY_NAME[record["rule"]]
+        template = self.owner.rewrite_template(rule)
+        call = self.call(node, partial=True)
+        taken = [k for k in self.owner.rewrite_nodes(node.key) if k != node.key]
+        for key in taken:
+            self.owner.ops_used.add(self.ir.node(key).op)
+        self.owner.ops_used.add(node.op)
+        call.producer = ", ".join(self.ir.node(k).name for k in taken)
+        operands = [self.expr(tuple(ref)) for ref in record["operands"].values()]
+        self.emit(template.module.forward(call, *operands))
+        self.bind_outputs(node, call.var)
+
+    def signature(self, scope: str) -> tuple:
+        """What makes two uses of a block print differently: the block and binding (``class_key``), each
+        input's shape, dtype and kind, and which ports receive the same value (inside, a port bound twice
+        is one value, so ``sub(x, x)`` and ``sub(x, y)`` cannot share a forward)."""
+        inst = self.ir.scopes.instances[scope]
+        types, first = [], {}
+        for i, (key, port) in enumerate(inst.ports_in.values()):
+            node = self.ir.node(key)
+            types.append((repr(self.ir.shape_of(key, port)), repr(node.meta.get("dtypes", {}).get(port)),
+                          node.op == "rope", first.setdefault((key, port), i)))
+        return inst.class_key, tuple(types)
+
+    def instance(self, scope: str) -> None:
+        inst = self.ir.scopes.instances[scope]
+        cls = self.owner.class_for(scope, self.signature(scope), self.plan)
+        name = inst.name
+        self.plan.children[name] = cls
+        attr = self.attr(name)
+        self.member(attr, f"{cls.name}()", self.owner.where(inst.loc, name))
+        args = ", ".join(self.expr(tuple(ref)) for ref in inst.ports_in.values())
         outs = list(inst.ports_out.values())
         if len(outs) == 1:
-            var = local.take(name)
-            plan.lines.append(f"{var} = self.{attr}({args})")
-            env[tuple(outs[0])] = var
+            var = self.locals.take(name)
+            self.emit(f"{var} = self.{attr}({args})")
+            self.env[tuple(outs[0])] = var
         else:
-            vars_ = [local.take(f"{name}_{p}") for p in inst.ports_out]
-            plan.lines.append(f"{', '.join(vars_)} = self.{attr}({args})")
+            vars_ = [self.locals.take(f"{name}_{p}") for p in inst.ports_out]
+            self.emit(f"{', '.join(vars_)} = self.{attr}({args})")
             for var, ref in zip(vars_, outs, strict=True):
-                env[tuple(ref)] = var
+                self.env[tuple(ref)] = var
 
-    def lower_repeat(self, group: str, plan: ClassPlan, env: dict, local: Namespace, taken: set):
-        rep = self.repeats[group]
-        first = f"{group}.0"
-        inst = self.instances[first]
-        name = group.rsplit(".", 1)[-1]
-        attr = module_attr(name, taken)
-        self.attr_of[group] = attr
+    def representative(self, rep) -> tuple[str, tuple]:
+        """The iteration a repeat's one class is lowered from, and its signature. Every iteration must see
+        the same input shapes (one ModuleList of one class). Iterations may differ in which inputs share a
+        value (``in: [x, x]``: iteration 0 gets x twice, later ones the carried value and x); a class
+        lowered from the iteration with the fewest shared inputs is right for all of them."""
+        first = self.ir.scopes.instances[rep.iteration(0)]
+        want = self.signature(first.scope)
+        shapes = [t[:3] for t in want[1]]
+        best, best_sig, patterns = first.scope, want, set()
+        for i in range(rep.count):
+            scope = rep.iteration(i)
+            got = want if i == 0 else self.signature(scope)
+            for j, (a, b) in enumerate(zip(shapes, [t[:3] for t in got[1]], strict=True)):
+                if a != b:
+                    raise SpecError(f"repeat '{rep.name}': iteration {i} gets input '{list(first.ports_in)[j]}' as "
+                                    f"{b[0]}, iteration 0 as {a[0]}; every iteration of a repeat is one generated "
+                                    "class and must see the same input shapes", rep.loc)
+            pattern = tuple(t[3] for t in got[1])
+            if pattern not in patterns:
+                patterns.add(pattern)
+                if len(set(pattern)) > len(set(best_sig[1][k][3] for k in range(len(pattern)))):
+                    best, best_sig = scope, got
+        finest = [t[3] for t in best_sig[1]]
+        for pattern in patterns:  # inputs shared in the chosen iteration must be shared in every iteration
+            for i in range(len(finest)):
+                for j in range(len(finest)):
+                    if finest[i] == finest[j] and pattern[i] != pattern[j]:
+                        raise SpecError(f"repeat '{rep.name}': its iterations bind one value to different pairs of "
+                                        "inputs, so no one generated class fits them all", rep.loc)
+        return best, best_sig
+
+    def repeat(self, group: str) -> None:
+        rep = self.ir.scopes.repeats[group]
+        first = self.ir.scopes.instances[rep.iteration(0)]
+        name = rep.name
+        attr = self.attr(name)
         count = rep.count
-        refs = [tuple(r) for r in inst.ports_in.values()]
-        carried = local.take(name)
-        others = [self._expr(env, r) for r in refs[1:]]
-        source = self.source_name(rep.loc, f"{name} x{count}")
-        plan.lines.append(f"{carried} = {self._expr(env, refs[0])}")
-        if inst.alias:
-            node = self.ir.node(first)
-            template = self.templates[node.op]
-            self.ops_used.add(node.op)
-            inner_env = {refs[0]: carried, **{r: self._expr(env, r) for r in refs[1:]}}
-            call = self.make_call(node, inner_env, Namespace(local.used), set())
+        refs = [tuple(r) for r in first.ports_in.values()]
+        rep_scope, want = self.representative(rep)
+        refs_rep = [tuple(r) for r in self.ir.scopes.instances[rep_scope].ports_in.values()]
+        carried = self.locals.take(name)
+        where = self.owner.where(rep.loc, f"{name} x{count}")
+        self.emit(f"{carried} = {self.expr(refs[0])}")
+        if first.scope in self.ir:  # a single-op block: the op's module is the list item
+            node = self.ir.node(rep_scope)
+            if node.meta.get("rewrite"):
+                raise CodegenBug(f"{node.key}: a rewrite took a repeated single-node block")
+            template = self.template(node)
+            index = self.locals.take("i")
+            env = {r: self.expr(r) for r in refs_rep[1:]}
+            env[refs_rep[0]] = carried
+            call = self.call(node, env, var=carried, attr=f"{attr}[{index}]")
             init = template.module.init(call).strip()
+            self.owner.features.update(getattr(template.module, "features", lambda c: "")(call).split())
             if init:
-                plan.members.append(Member(attr, f"nn.ModuleList([{init} for _ in range({count})])", source))
-                loop_var = local.take("layer")
-                call.attr = "__LOOP__"
-                body = template.module.forward(call).strip().replace("self.__LOOP__", loop_var)
-                plan.lines.append(f"for {loop_var} in self.{attr}:")
+                self.member(attr, f"nn.ModuleList([{init} for _ in range({count})])", where)
+                self.emit(f"for {index} in range({count}):", code=False)
             else:
-                body = template.module.forward(call).strip()
-                plan.lines.append(f"for _ in range({count}):")
-            body = re.sub(rf"^{re.escape(call.var)} = ", f"{carried} = ", body)
-            plan.lines.extend("    " + line for line in body.splitlines())
+                self.emit(f"for _ in range({count}):", code=False)
+            self.emit(template.module.forward(call), "    ")
         else:
-            cls = self.class_for(inst.class_key, first)
-            plan.members.append(Member(attr, f"nn.ModuleList([{cls}() for _ in range({count})])", source))
-            loop_var = local.take("layer")
-            args = ", ".join([carried] + others)
-            plan.lines.append(f"for {loop_var} in self.{attr}:")
-            plan.lines.append(f"    {carried} = {loop_var}({args})")
+            cls = self.owner.class_for(rep_scope, want, self.plan)
+            self.plan.children[name] = cls
+            self.member(attr, f"nn.ModuleList([{cls.name}() for _ in range({count})])", where)
+            layer = self.locals.take("layer")
+            args = ", ".join([carried] + [self.expr(r) for r in refs[1:]])
+            self.emit(f"for {layer} in self.{attr}:", code=False)
+            self.emit(f"{carried} = {layer}({args})", "    ")
         (out_ref,) = rep.ports_out.values()
-        env[tuple(out_ref)] = carried
+        self.env[tuple(out_ref)] = carried
 
-    # -- the whole model ---------------------------------------------------------------------------------
 
-    def model(self) -> ClassPlan:
-        self.alias_repeats()
-        inputs = self.ir.info["inputs"]
-        env_ports = {name: [name, "out"] for name in inputs}
-        outputs = self.ir.info["outputs"]
-        plan = self.lower_scope("", "Model", "", "", list(inputs), env_ports, outputs)
-        outs = [o.strip() for o in plan.returns.split(",")]
-        if len(outputs) > 1:
-            # output names are validated identifiers, so double quotes need no escaping (ruff format's style)
-            plan.returns = "{" + ", ".join(f'"{k}": {v}' for k, v in zip(outputs, outs, strict=True)) + "}"
+class Lowering:
+    def __init__(self, ir: IR, templates, where, reserved: tuple[frozenset, frozenset]):
+        self.ir = ir
+        self.templates = templates  # op name (or rewrite template) -> jinja template module
+        self.where = where  # (Loc, what) -> 'specs/llama.yaml:31 attn', comment-safe
+        globals_, members = reserved
+        self.reserved_locals = globals_ | {"self", "B", "T"}
+        self.reserved_attrs = members
+        self.globals = Namespace(globals_)
+        self.classes: list[ClassPlan] = []  # in dependency order: a class before any class that uses it
+        self.by_signature: dict[tuple, ClassPlan] = {}
+        self.scope_class: dict[str, ClassPlan] = {}  # instance scope -> its class (filled on demand)
+        self.pending: deque[tuple[str, ClassPlan]] = deque()  # classes named but not lowered yet
+        self.ops_used: set[str] = set()
+        self.rewrites_used: list[str] = []
+        self.features: set[str] = set()
+        self.uses: set[str] = set()  # global names the emitted code reads (imports it needs)
+        self.children = self._index_children()
+        self._rewrite_nodes: dict[str, list[str]] = {}
+        for record in ir.info.get("rewrites", []):
+            self._rewrite_nodes[record["root"]] = record["nodes"]
+        self.model: ClassPlan | None = None
+
+    def rewrite_nodes(self, root: str) -> list[str]:
+        return self._rewrite_nodes.get(root, [root])
+
+    def rewrite_template(self, rule):
+        if rule.lowers_to not in self.rewrites_used:
+            self.rewrites_used.append(rule.lowers_to)
+        return self.templates[rule.lowers_to]
+
+    # -- scope structure ---------------------------------------------------------------------------------
+
+    def _index_children(self) -> dict[str, list[tuple[str, str]]]:
+        """scope -> [(kind, key)] in topological order; kind is node, instance or repeat. One pass over the
+        nodes: an item is placed where its first node is, and its enclosing items are placed already when
+        it has been seen, so the walk up the scope chain stops there (linear in nodes)."""
+        seen: set[tuple[str, str]] = set()
+        out: dict[str, list] = {}
+        instances = self.ir.scopes.instances
+        for node in self.ir.nodes():
+            if node.op == "input":
+                continue
+            inst = instances.get(node.key)  # a single-node block: the node is the instance
+            if inst is None:
+                scope, item = node.parent, ("node", node.key)
+            else:
+                scope, item = inst.parent, (("repeat", inst.repeat) if inst.repeat else ("node", node.key))
+            while True:
+                if item in seen:
+                    break
+                seen.add(item)
+                out.setdefault(scope, []).append(item)
+                if not scope:
+                    break
+                inst = instances[scope]
+                item = ("repeat", inst.repeat) if inst.repeat else ("instance", scope)
+                scope = inst.parent
+        return out
+
+    # -- classes -----------------------------------------------------------------------------------------
+
+    def class_for(self, scope: str, signature: tuple, user: ClassPlan) -> ClassPlan:
+        """The class of instance ``scope``: a new one (its body lowered later, from a work list, so blocks
+        nested 1,000 deep need no recursion) when its signature is new."""
+        plan = self.by_signature.get(signature)
+        if plan is None:
+            inst = self.ir.scopes.instances[scope]
+            info = self.ir.scopes.classes[inst.class_key]
+            block = info.block
+            name = self.globals.take(class_name(block) if inst.class_key == block else class_name(inst.class_key))
+            doc = docstring(info.doc or f"The '{info.block}' block.")
+            types = ["tuple[torch.Tensor, torch.Tensor]" if rope else "torch.Tensor" for _, _, rope, _ in signature[1]]
+            plan = ClassPlan(name, doc, docstring(self.where(info.loc, f"blocks.{block}")), [], types)
+            self.by_signature[signature] = plan
+            self.pending.append((scope, plan))
+            user.created.append(plan)
         return plan
 
-    # -- paths from the root, for ties and initialisation -------------------------------------------------
+    def lower_body(self, scope: str, plan: ClassPlan, ports_in: dict, ports_out: dict) -> None:
+        ctx = ClassLowering(self, plan, self.reserved_locals)
+        for port, ref in ports_in.items():
+            arg = ctx.locals.take(port)
+            plan.args.append(arg)
+            ctx.env[tuple(ref)] = arg
+        for kind, key in self.children.get(scope, []):
+            ctx.lower(kind, key)
+        outs = [ctx.expr(tuple(ref)) for ref in ports_out.values()]
+        plan.returns = outs[0] if len(outs) == 1 else ", ".join(outs)
 
-    def access(self, key: str) -> tuple[list[tuple[str, str]], str]:
-        """Loops [(var, iterable)] and the expression reaching module ``key`` from ``self``."""
-        parts = key.split(".")
-        expr = "self"
-        loops: list[tuple[str, str]] = []
-        i = 0
-        prefix = ""
-        names = Namespace()
-        while i < len(parts):
-            prefix = parts[i] if not prefix else f"{prefix}.{parts[i]}"
-            if prefix in self.repeats:
-                attr = self.attr_of[prefix]
-                var = names.take("layer")
-                loops.append((var, f"{expr}.{attr}"))
-                expr = var
-                i += 2  # skip the iteration index
-                prefix = f"{prefix}.{parts[i - 1]}"
-                continue
-            attr = self.attr_of.get(prefix)
-            if attr is not None:
-                expr = f"{expr}.{attr}"
-            i += 1
-        return loops, expr
-
-    def state_path(self, key: str) -> str:
-        """The generated module's path for IR key ``key``: the same, except names Python or nn.Module
-        forbid as attributes (``class`` -> ``class_``)."""
-        parts = key.split(".")
-        out, prefix, i = [], "", 0  # prefix follows iteration 0 of each repeat, the one that was lowered
-        while i < len(parts):
-            prefix = parts[i] if not prefix else f"{prefix}.{parts[i]}"
-            if prefix in self.attr_of:
-                out.append(self.attr_of[prefix])
-            if prefix in self.repeats and i + 1 < len(parts):
-                out.append(parts[i + 1])
-                prefix = f"{prefix}.0"
-                i += 1
-            i += 1
-        return ".".join(out)
-
-    def template_key(self, key: str) -> str:
-        """'h.3.attn' -> 'h.*.attn': one entry for all iterations of a repeat."""
-        return self.ir.scopes.template_key(key)
-
-    def once_per_template(self, nodes):
-        """(node, loops, expr) for the first node of each template key: one entry for all repeat iterations."""
-        seen = set()
-        for node in nodes:
-            tkey = self.template_key(node.key)
-            if tkey not in seen:
-                seen.add(tkey)
-                yield (node, *self.access(node.key))
+    def lower_model(self) -> ClassPlan:
+        if self.model is not None:
+            return self.model
+        inputs = self.ir.info["inputs"]
+        outputs = self.ir.info["outputs"]
+        plan = ClassPlan("Model", "", "", [], ["torch.Tensor"] * len(inputs))
+        self.model = plan
+        ctx = ClassLowering(self, plan, self.reserved_locals)
+        for name in inputs:
+            arg = ctx.locals.take(name)
+            plan.args.append(arg)
+            ctx.env[(name, "out")] = arg
+        for kind, key in self.children.get("", []):
+            ctx.lower(kind, key)
+        while self.pending:
+            scope, cls = self.pending.popleft()
+            inst = self.ir.scopes.instances[scope]
+            self.lower_body(scope, cls, inst.ports_in, inst.ports_out)
+        self.classes = self._dependency_order(plan)
+        outs = [ctx.expr(tuple(ref)) for ref in outputs.values()]
+        if len(outputs) > 1:
+            plan.returns = "{" + ", ".join(f"{string(k)}: {v}" for k, v in zip(outputs, outs, strict=True)) + "}"
+        else:
+            plan.returns = outs[0]
+        return plan
 
     @staticmethod
-    def nest(loops: list[tuple[str, str]], stmts: list[str]) -> list[str]:
-        """``stmts`` inside ``for var in iterable:`` loops, outermost first."""
-        lines, pad = [], ""
-        for var, iterable in loops:
-            lines.append(f"{pad}for {var} in {iterable}:")
-            pad += "    "
-        return lines + [pad + s for s in stmts]
+    def _dependency_order(model: ClassPlan) -> list[ClassPlan]:
+        """Every class after the classes it uses (a post-order walk, without recursion)."""
+        order: list[ClassPlan] = []
+        stack = [(model, iter(model.created))]
+        while stack:
+            plan, rest = stack[-1]
+            child = next(rest, None)
+            if child is None:
+                stack.pop()
+                if plan is not model:
+                    order.append(plan)
+            else:
+                stack.append((child, iter(child.created)))
+        return order
 
-    def ties(self) -> list[str]:
-        lines = []
-        for node, loops, expr in self.once_per_template(n for n in self.ir.nodes() if n.meta.get("tied")):
-            _, target = self.access(node.tie)
-            where = self.source_name(node.attr_locs.get("tie", node.loc), node.name)
-            stmts = [f"{expr}.{param} = {target}.{target_param[len(node.tie) + 1:]}  # tied: {where}"
-                     for param, target_param in node.meta["tied"].items()]
-            lines.extend(self.nest(loops, stmts))
-        return lines
-
-    def tie_owner_resets(self) -> list[str]:
-        """Re-run the init of each tied weight's owner: the module resets above end with whichever module
-        came last (a head), and a shared weight should keep the init of the node it is tied to."""
-        lines = []
-        targets = {n.tie: n for n in self.ir.nodes() if n.meta.get("tied")}
-        for target, user in targets.items():
-            loops, expr = self.access(target)
-            where = self.source_name(user.attr_locs.get("tie", user.loc), user.name)
-            reset = f"{expr}.reset_parameters()  # a tied weight keeps its owner's init: {where}"
-            lines.extend(self.nest(loops, [reset]))
-        return lines
-
-    def init_lines(self) -> list[str]:
-        """Statements for ``reset_parameters``: the spec's default, then per-node choices."""
-        lines = []
-        default = self.ir.info.get("default_init", {}).get("*")
-        if default and default["kind"] == "normal":
-            lines += ["# spec default: " + describe_rule(default) + " (norm scales stay 1)",
-                      "for name, p in self.named_parameters():",
-                      "    if name.endswith(\"bias\"):",
-                      "        nn.init.zeros_(p)",
-                      "    elif p.dim() >= 2:",
-                      f"        nn.init.normal_(p, mean=0.0, std={init_std(default)})"]
-        elif default and init_call(default, "p"):
-            lines += ["# spec default: " + describe_rule(default), "for p in self.parameters():",
-                      f"    {init_call(default, 'p')}"]
-        for node, loops, expr in self.once_per_template(n for n in self.ir.nodes() if n.init):
-            params = node.meta["params"]
-            stmts = []
-            for name, rule in node.init.items():
-                for param in (params if name == "*" else [name]):
-                    if name == "*" and rule["kind"] == "normal" and (param.endswith("bias") or len(params[param]) < 2):
-                        stmt = f"nn.init.zeros_({expr}.{param})" if param.endswith("bias") else None
-                    else:
-                        stmt = init_call(rule, f"{expr}.{param}")  # None: PyTorch's default
-                    if stmt:
-                        stmts.append(stmt)
-            if stmts:
-                where = self.source_name(node.attr_locs.get("init", node.loc), node.name)
-                lines.append(f"# {where}: " + "; ".join(describe_rule(rule, name) for name, rule in node.init.items()))
-                lines.extend(self.nest(loops, stmts))
-        return lines
+    def class_of(self, scope: str) -> ClassPlan:
+        """The generated class of any instance scope ('' for Model), through the local names that lead to
+        it; iterative, so a deep nesting of blocks cannot exhaust the stack."""
+        self.lower_model()
+        if not scope:
+            return self.model
+        path = []
+        while scope and scope not in self.scope_class:
+            path.append(scope)
+            scope = self.ir.scopes.instances[scope].parent
+        plan = self.scope_class[scope] if scope else self.model
+        for s in reversed(path):
+            plan = plan.children[self.ir.scopes.instances[s].name]
+            self.scope_class[s] = plan
+        return plan
 
 
-def init_std(rule: dict) -> str:
-    if "depth" in rule:
-        return f"{rule['std']!r} / math.sqrt(2 * {rule['depth']})"
-    return repr(rule["std"])
-
-
-def init_call(rule: dict, target: str) -> str | None:
-    kind = rule["kind"]
-    if kind == "zeros":
-        return f"nn.init.zeros_({target})"
-    if kind == "ones":
-        return f"nn.init.ones_({target})"
-    if kind == "constant":
-        return f"nn.init.constant_({target}, {rule['value']!r})"
-    if kind == "normal":
-        return f"nn.init.normal_({target}, mean=0.0, std={init_std(rule)})"
-    return None  # 'default': the module's own init
-
-
-def describe_rule(rule: dict, param: str = "*") -> str:
-    kind = rule["kind"]
-    what = "weights" if param == "*" else param
-    if kind == "normal":
-        if "depth" in rule:
-            return f"{what} ~ normal(0, {rule['std']} / sqrt(2 * {rule['depth']})), GPT-2's depth-scaled init"
-        return f"{what} ~ normal(0, {rule['std']})" + (", zero biases" if param == "*" else "")
-    if kind == "constant":
-        return f"{what} = {rule['value']}"
-    return f"{what}: {kind}"
-
-
-__all__ = ["Lowering", "literal", "comment_text"]
+__all__ = ["Lowering", "ClassLowering", "ClassPlan", "Call", "Member", "CodegenBug", "literal", "comment"]

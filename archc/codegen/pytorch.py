@@ -15,9 +15,11 @@ import types
 from pathlib import Path
 
 from archc import __version__
-from archc.codegen.lower import ClassPlan, Lowering, comment_text, literal
+from archc.codegen.init import Paths, init_lines, tie_lines, tie_owner_resets
+from archc.codegen.lower import Lowering, literal
+from archc.codegen.names import Namespace, comment, docstring, template_defines
 from archc.codegen.protect import HEADER_PREFIX, body_hash, is_edited, split_header, stamp
-from archc.errors import Loc, SpecError, display_path
+from archc.errors import Loc, SpecError
 from archc.ir.dims import fmt
 from archc.ops.registry import OPS
 from archc.paths import catalog_dir, templates_dir
@@ -35,7 +37,9 @@ def environment():
                                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                   undefined=jinja2.StrictUndefined)
         _env.filters["lit"] = literal
-        _env.filters["shape"] = lambda s: "(" + fmt(s)[1:-1] + ")"
+        _env.filters["shape"] = lambda s: comment("(" + fmt(s)[1:-1] + ")")  # shapes print in comments
+        _env.filters["comment"] = comment
+        _env.filters["doc"] = docstring
         _env.filters["member"] = _member_line
         _env.filters["typed"] = lambda plan: ", ".join(f"{a}: {t}" for a, t in zip(plan.args, plan.arg_types,
                                                                                     strict=True))
@@ -44,10 +48,10 @@ def environment():
 
 def _member_line(m) -> str:
     line = f"        self.{m.attr} = {m.expr}"
-    comment = f"  # {comment_text(m.comment)}" if m.comment else ""
-    if len(line + comment) <= 120:
-        return line + comment
-    above = f"        # {comment_text(m.comment)}\n" if m.comment else ""
+    note = f"  # {comment(m.comment)}" if m.comment else ""
+    if len(line + note) <= 120:
+        return line + note
+    above = f"        # {comment(m.comment)}\n" if m.comment else ""
     return above + (line if len(line) <= 120 else wrap_call(line, "        "))
 
 
@@ -71,35 +75,46 @@ def wrap_call(line: str, indent: str) -> str:
 
 
 def op_templates() -> dict:
+    """op name -> its template; rewrite targets (``fused/silu_mul``) -> theirs."""
+    from archc.passes.rewrite import RULES
+
     env = environment()
     out = {}
     for name in OPS:
         path = Path(templates_dir()) / "ops" / f"{name}.j2"
         if path.is_file():
             out[name] = env.get_template(f"ops/{name}.j2")
-    from archc.codegen.fusions import FUSIONS
-
-    for fusion in FUSIONS:
-        out[f"fused/{fusion.template}"] = env.get_template(f"fused/{fusion.template}.j2")
+    for rule in RULES:
+        if rule.backend == "pytorch":
+            out[rule.lowers_to] = env.get_template(f"{rule.lowers_to}.j2")
     return out
 
 
-def source_name(loc: Loc, what: str = "") -> str:
-    """'specs/llama.yaml:31 attn': relative to the working directory, or to the catalog, never absolute."""
+def spec_root(spec_path: str) -> Path:
+    """Where the names in generated comments are relative to: the catalog's parent for a catalog spec
+    (``specs/gpt2.yaml``), else the spec's own folder. Never the working directory, so building from
+    another folder gives the same file."""
+    path = Path(spec_path).resolve()
+    catalog = catalog_dir().resolve()
+    if path.is_relative_to(catalog):
+        return catalog.parent
+    return path.parent
+
+
+def source_name(loc: Loc, what: str = "", root: Path | None = None) -> str:
+    """'specs/llama.yaml:31 attn': relative to ``root`` (see :func:`spec_root`; by default the file's own
+    folder, or the catalog's parent), never absolute and never depending on the working directory."""
     file = loc.file
-    shown = display_path(file)
-    if os.path.isabs(shown):
-        try:
-            shown = "archc:specs/" + Path(file).resolve().relative_to(catalog_dir().resolve()).as_posix()
-        except ValueError:
-            shown = Path(file).name
-    text = f"{shown}:{loc.line}"
-    return comment_text(f"{text} {what}".strip())
+    if file.startswith("<"):
+        shown = file
+    else:
+        path = Path(file).resolve()
+        base = root if root is not None else spec_root(file)
+        shown = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name
+    return comment(f"{shown}:{loc.line} {what}".strip())
 
 
 def _config_fields(variables: dict) -> list[dict]:
-    from archc.codegen.names import Namespace
-
     names = Namespace({"config"})
     fields = []
     for name, value in variables.items():
@@ -111,52 +126,78 @@ def _config_fields(variables: dict) -> list[dict]:
     return fields
 
 
-def render(spec) -> str:
-    """The generated file's text for a loaded spec (``archc.pipeline.Spec``)."""
+def lower(spec) -> Lowering:
+    """The lowered model of a loaded spec (rewrites applied first if the pipeline has not)."""
+    from archc.passes.rewrite import rewrite
+
     ir = spec.ir
-    lowering = Lowering(ir, op_templates(), source_name)
-    model: ClassPlan = lowering.model()
-    ties = lowering.ties()
-    init_lines = lowering.init_lines()
+    if "rewrites" not in ir.info:
+        rewrite(ir)
+    root = spec_root(spec.path)
+    lowering = Lowering(ir, op_templates(), lambda loc, what="": source_name(loc, what, root),
+                        template_defines(environment()))
+    lowering.lower_model()
+    return lowering
+
+
+def _support(lowering: Lowering) -> list[str]:
+    """Support files the generated code needs, in a fixed order (the op registry's, then rewrites')."""
     support = []
     for op in OPS:
         if op in lowering.ops_used:
             name = getattr(lowering.templates[op].module, "support", None)
             if name and name not in support:
                 support.append(name)
-    for name in lowering.fused_used:
-        fused_support = getattr(lowering.templates[f"fused/{name}"].module, "support", None)
-        if fused_support and fused_support not in support:
-            support.append(fused_support)
+    for target in lowering.rewrites_used:
+        name = getattr(lowering.templates[target].module, "support", None)
+        if name and name not in support:
+            support.append(name)
     if "attention" in support and "rope" in support:  # apply_rope is defined beside RotaryTables, before use
         support.remove("rope")
         support.insert(support.index("attention"), "rope")
-    spec_name = source_name(Loc(spec.path), "").rsplit(":", 1)[0]
-    first_param = next((f"{n.key}.{p}" for n in ir.nodes() for p in n.meta["params"]), "none")
+    return support
+
+
+def render(spec) -> str:
+    """The generated file's text for a loaded spec (``archc.pipeline.Spec``): rendered once."""
+    from archc.codegen.names import names_used
+
+    ir = spec.ir
+    lowering = lower(spec)
+    where = lowering.where
+    env = environment()
+    features = sorted(lowering.features)
+    support = _support(lowering)
+    support_code = [env.get_template(f"support/{name}.py.j2").render(features=features) for name in support]
+    ties = tie_lines(lowering, where)
+    inits = init_lines(lowering, where)
+    resets = tie_owner_resets(lowering, where)
+    uses = set(lowering.uses)
+    for piece in [*support_code, "\n".join(ties), "\n".join(inits), "\n".join(resets)]:
+        if piece.strip():
+            uses |= names_used(piece)
+    spec_name = source_name(Loc(spec.path), "", spec_root(spec.path)).rsplit(":", 1)[0]
+    first_param = next((f"{Paths(lowering).state_path(n.key)}.{p}" for n in ir.nodes() for p in n.meta["params"]),
+                       "none")
     context = {
-        "title": comment_text(f"{Path(spec.path).stem}: generated by archc from {spec_name}"),
+        "title": f"{Path(spec.path).stem}: generated by archc from {spec_name}",
         "version": __version__,
         "spec": spec_name,
         "example_key": first_param,
         "config_fields": _config_fields(ir.info["vars"]),
-        "support": support,
-        "features": sorted(lowering.features),
+        "support_code": support_code,
         "classes": lowering.classes,
-        "model": model,
+        "model": lowering.model,
         "ties": ties,
-        "init_lines": init_lines,
+        "init_lines": inits,
         "has_default_init": bool(ir.info.get("default_init")),
-        "tie_owner_resets": lowering.tie_owner_resets(),
+        "tie_owner_resets": resets,
         "table_classes": [cls for name, cls in (("rope", "RotaryTables"), ("sinusoidal", "SinusoidalPositions"))
                           if name in support],
         "n_outputs": len(ir.info["outputs"]),
-        "uses_math": False,
-        "uses_f": True,
+        "uses_math": "math" in uses,
+        "uses_f": "F" in uses,
     }
-    env = environment()
-    body = env.get_template("model.py.j2").render(**context)
-    context["uses_math"] = "math." in body
-    context["uses_f"] = "F." in body
     body = env.get_template("model.py.j2").render(**context)
     return stamp(_header_lines(spec), body)
 
@@ -168,12 +209,12 @@ def header(spec, body: str) -> str:
 
 def _header_lines(spec) -> list[str]:
     overrides = " ".join(spec.overrides) if spec.overrides else "(none)"
-    spec_name = source_name(Loc(spec.path), "").rsplit(":", 1)[0]
+    spec_name = source_name(Loc(spec.path), "", spec_root(spec.path)).rsplit(":", 1)[0]
     return [
         f"{HEADER_PREFIX} {__version__} from {spec_name}. Edit freely: archc build will not overwrite this",
         "# file once any line of it no longer matches file-sha256 (use --force to regenerate anyway).",
         f"# spec: {spec_name}",
-        f"# overrides: {comment_text(overrides)}",
+        f"# overrides: {comment(overrides)}",
         f"# spec-hash: {spec.resolved_hash}",
     ]
 
@@ -181,16 +222,17 @@ def _header_lines(spec) -> list[str]:
 def state_dict_names(spec) -> dict[str, str]:
     """IR parameter key (scope + parameter name) -> the key in the generated model's state dict.
 
-    The two are equal unless a node is named like a Python keyword or an nn.Module attribute.
+    The two are equal unless a name is a Python keyword or an nn.Module attribute (``class`` -> ``class_``).
     """
     ir = spec.ir
-    lowering = Lowering(ir, op_templates(), source_name)
-    lowering.model()
+    paths = Paths(lower(spec))
     names = {}
     for node in ir.nodes():
         params = list(node.meta["params"]) + list(node.meta.get("tied", {}))
-        for param in params:
-            names[f"{node.key}.{param}"] = f"{lowering.state_path(node.key)}.{param}"
+        if params:
+            path = paths.state_path(node.key)
+            for param in params:
+                names[f"{node.key}.{param}"] = f"{path}.{param}"
     return names
 
 

@@ -3,11 +3,14 @@
 Checks the parameter count (shared parameters once), the state-dict keys and shapes against the IR's
 ``meta["params"]`` (plus tied keys), and every declared output's shape for a concrete batch (symbols
 get small distinct sizes). No memory is allocated for weights: the meta device stores no data.
+
+A mismatch means archc's code generation disagrees with its own analysis of a spec that loaded: that is
+archc's bug, raised as :class:`CodegenBug` (the CLI reports it as such, exit 3), never a spec error.
 """
 
 from __future__ import annotations
 
-from archc.errors import Loc, SpecError
+from archc.codegen.lower import CodegenBug
 
 SIZES = (2, 3, 5, 7, 11, 13)
 
@@ -15,6 +18,7 @@ SIZES = (2, 3, 5, 7, 11, 13)
 def verify(spec, source: str) -> str:
     import torch
 
+    from archc.codegen.init import tie_root
     from archc.codegen.pytorch import load_source
     from archc.passes.count import totals
 
@@ -24,8 +28,9 @@ def verify(spec, source: str) -> str:
         model = module.Model()
     expected = {f"{n.key}.{p}": tuple(s) for n in ir.nodes() for p, s in n.meta["params"].items()}
     for n in ir.nodes():
-        for p, target in n.meta.get("tied", {}).items():
-            expected[f"{n.key}.{p}"] = tuple(ir.node(n.tie).meta["params"][target[len(n.tie) + 1:]])
+        for p in n.meta.get("tied", {}):
+            owner, param = tie_root(ir, n.key, p)  # a chain a -> b -> c: the shape is c's
+            expected[f"{n.key}.{p}"] = tuple(ir.node(owner).meta["params"][param])
     from archc.codegen.pytorch import state_dict_names
 
     renamed = state_dict_names(spec)
@@ -62,8 +67,9 @@ def verify(spec, source: str) -> str:
         if got_shape != want_shape:
             problems.append(f"output {name} has shape {got_shape}, the IR says {want_shape}")
     if problems:
-        raise SpecError("verify failed: " + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""),
-                        Loc(spec.path))
+        raise CodegenBug(f"archc generated a model for {spec.path} that does not match its own analysis "
+                         "(a bug in archc, not in the spec): " + "; ".join(problems[:5])
+                         + (" ..." if len(problems) > 5 else ""))
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in outs.items())
     sizes = ", ".join(f"{k}={v}" for k, v in symbols.items())
     return f"verified: {n_params:,} parameters, {len(got)} state-dict entries, outputs {shapes} at {sizes}"
