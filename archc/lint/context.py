@@ -16,8 +16,13 @@ residual join
     an ``add`` in which one operand (the shortcut) carries a value another operand (the branch) was computed
     from: ``x + f(x)``; see :mod:`archc.lint.residual`.
 stack
-    a ``repeat`` group of residual blocks with norms, classified Pre-Norm or Post-Norm; see
-    :mod:`archc.lint.stacks`.
+    a chain of residual blocks with norms, classified Pre-Norm or Post-Norm, however it is written (one
+    ``repeat``, several, block uses written out); see :mod:`archc.lint.stacks`.
+gradient depth
+    the fewest layers a gradient crosses from the outputs to a node; see :mod:`archc.lint.paths`.
+origin, readers, transparent op
+    a value's producer and consumers once ops that do not change its meaning are skipped; see
+    :mod:`archc.lint.values`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from functools import cached_property
 from archc.errors import Loc
 from archc.ir.graph import IR, Node
 from archc.lint.residual import Residual, find_residual
-from archc.lint.stacks import Stack, classify
+from archc.lint import values
+from archc.lint.paths import GradientPaths, gradient_paths
+from archc.lint.stacks import Stack, find_stacks
 from archc.ops.registry import OPS
 
 
@@ -120,10 +127,47 @@ class Context:
 
     @cached_property
     def stacks(self) -> dict[str, Stack]:
-        """Repeat group scope -> its :class:`~archc.lint.stacks.Stack`, for groups of residual blocks with norms."""
-        found = {}
-        for group in self.ir.scopes.repeats:
-            stack = classify(self, group)
-            if stack is not None:
-                found[group] = stack
-        return found
+        """Where a stack starts (its first repeat group or block use) -> its :class:`~archc.lint.stacks.Stack`."""
+        return find_stacks(self)
+
+    @cached_property
+    def residuals(self) -> list[Residual]:
+        """Every residual join of the model, in topological order."""
+        return [r for r in (self.residual(n) for n in self.nodes() if n.op == "add") if r is not None]
+
+    @cached_property
+    def on_branch(self) -> frozenset[str]:
+        """Keys of the nodes on some residual branch: a skip path goes around them."""
+        return frozenset().union(*(r.branch_nodes for r in self.residuals))
+
+    @cached_property
+    def gradient(self) -> GradientPaths:
+        """Gradient depth of every node that reaches an output; see :mod:`archc.lint.paths`."""
+        return gradient_paths(self)
+
+    @cached_property
+    def positioned(self) -> frozenset[str]:
+        """Keys of the nodes whose value carries position information; see :mod:`archc.lint.values`."""
+        return values.positioned(self)
+
+    def origin(self, key: str) -> Node:
+        """The producer of ``key``'s value, transparent ops (dropout, reshape...) walked back through."""
+        return self.node(values.origin(self, key))
+
+    def readers(self, key: str) -> list[Node]:
+        """The consumers of ``key``'s value, transparent ops walked forward through."""
+        return values.readers(self, key)
+
+    def input_origin(self, node: Node, port: str = "x") -> Node | None:
+        """The origin of what ``node`` reads on ``port`` (the first source of a variadic port), or None."""
+        src = next((s for p, s, _ in node.inputs if p == port), None)
+        return None if src is None else self.origin(src)
+
+    def declared_var(self, names: str):
+        """The first of the comma-separated var names that the spec's ``vars`` sets to an int, or None."""
+        vars_ = self.info.get("vars") or {}
+        for name in (n.strip() for n in names.split(",")):
+            value = vars_.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return name, value
+        return None

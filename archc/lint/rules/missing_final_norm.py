@@ -78,10 +78,10 @@ class MissingFinalNorm(Rule):
                 continue
             reported.add(stack.output)
             yield Violation(
-                stack.group, stack.loc,
+                stack.last, stack.last_loc,
                 f"{stack.depth} Pre-Norm blocks reach output '{output}' with no norm after the last block; the "
                 "stream's scale grows with depth",
-                f"add a final norm after the stack, e.g. ln_f: {{block: norm, in: {stack.group.rsplit('.', 1)[-1]}}}"
+                f"add a final norm after the stack, e.g. ln_f: {{block: norm, in: {stack.last.rsplit('.', 1)[-1]}}}"
                 ", as GPT-2 and LLaMA do")
 
 
