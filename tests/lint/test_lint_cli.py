@@ -133,12 +133,12 @@ def test_select_and_ignore(capsys, argv, codes):
 
 def test_rule_options_from_the_command_line(capsys):
     def depths(*argv):
-        _, out, _ = run(capsys, POST_NORM, "--format", "json", *argv)
+        _, out, _ = run(capsys, POST_NORM, "--format", "json", "--select", "GF001", *argv)
         return sorted(int(f["message"].split()[0]) for f in json.loads(out))
 
-    assert depths() == [10, 12, 12, 16, 24, 24]
+    assert depths() == [10, 10, 10, 12, 12, 16, 24, 24]
     assert depths("-o", "GF001.min_layers=13") == [16, 24, 24]
-    assert depths("-o", "post-norm-deep-stack.max_branch_scale=0.5") == [10, 12, 12, 16, 24]
+    assert depths("-o", "post-norm-deep-stack.max_branch_scale=0.5") == [10, 10, 10, 12, 12, 16, 24]
 
 
 def test_list_rules_and_explain(capsys):
