@@ -10,13 +10,19 @@ from __future__ import annotations
 from archc.lint.framework import Rule
 from archc.lint.rules.attention_width_mismatch import AttentionWidthMismatch
 from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
+from archc.lint.rules.init_gain_too_large import InitGainTooLarge
 from archc.lint.rules.missing_final_norm import MissingFinalNorm
 from archc.lint.rules.post_norm_deep_stack import PostNormDeepStack
+from archc.lint.rules.unbypassed_deep_chain import UnbypassedDeepChain
 from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
+from archc.lint.rules.zero_init_dead_pair import ZeroInitDeadPair
 
 RULES: dict[str, type[Rule]] = {
     "GF001": PostNormDeepStack,
     "GF002": MissingFinalNorm,
+    "GF003": UnbypassedDeepChain,
+    "GF004": ZeroInitDeadPair,
+    "GF005": InitGainTooLarge,
     "AL001": BroadcastResidualAdd,
     "AL002": UnprojectedWidthChange,
     "AL003": AttentionWidthMismatch,
