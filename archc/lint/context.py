@@ -31,9 +31,9 @@ from functools import cached_property
 
 from archc.errors import Loc
 from archc.ir.graph import IR, Node
-from archc.lint.residual import Residual, find_residual
 from archc.lint import values
 from archc.lint.paths import GradientPaths, gradient_paths
+from archc.lint.residual import Residual, find_residual
 from archc.lint.stacks import Stack, find_stacks
 from archc.ops.registry import OPS
 
@@ -163,10 +163,10 @@ class Context:
         src = next((s for p, s, _ in node.inputs if p == port), None)
         return None if src is None else self.origin(src)
 
-    def declared_var(self, names: str):
-        """The first of the comma-separated var names that the spec's ``vars`` sets to an int, or None."""
+    def declared_var(self, names) -> tuple[str, int] | None:
+        """(name, value) of the first of ``names`` that the spec's ``vars`` sets to an int, or None."""
         vars_ = self.info.get("vars") or {}
-        for name in (n.strip() for n in names.split(",")):
+        for name in names:
             value = vars_.get(name)
             if isinstance(value, int) and not isinstance(value, bool):
                 return name, value

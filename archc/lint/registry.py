@@ -12,7 +12,12 @@ from archc.lint.rules.attention_width_mismatch import AttentionWidthMismatch
 from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
 from archc.lint.rules.init_gain_too_large import InitGainTooLarge
 from archc.lint.rules.missing_final_norm import MissingFinalNorm
+from archc.lint.rules.order_blind_attention import OrderBlindAttention
+from archc.lint.rules.position_table_too_short import PositionTableTooShort
 from archc.lint.rules.post_norm_deep_stack import PostNormDeepStack
+from archc.lint.rules.softmax_as_gate import SoftmaxAsGate
+from archc.lint.rules.softmax_output_as_logits import SoftmaxOutputAsLogits
+from archc.lint.rules.softmax_wrong_axis import SoftmaxWrongAxis
 from archc.lint.rules.unbypassed_deep_chain import UnbypassedDeepChain
 from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
 from archc.lint.rules.zero_init_dead_pair import ZeroInitDeadPair
@@ -26,4 +31,9 @@ RULES: dict[str, type[Rule]] = {
     "AL001": BroadcastResidualAdd,
     "AL002": UnprojectedWidthChange,
     "AL003": AttentionWidthMismatch,
+    "AL004": SoftmaxOutputAsLogits,
+    "AL005": SoftmaxWrongAxis,
+    "AL006": SoftmaxAsGate,
+    "AL007": OrderBlindAttention,
+    "AL008": PositionTableTooShort,
 }

@@ -87,7 +87,8 @@ class InitGainTooLarge(Rule):
             fan_in = inits.weights(node)[param][-1]
             more = len({n.key for n, *_ in spec_wide}) - 1
             others = f"; the spec-wide init does the same to {more} more layer{'s' * (more > 1)}" if more else ""
-            yield Violation(node.key, node.loc, "the spec-wide init: " + self._message(param, std, fan_in, gain) + others,
+            message = "the spec-wide init: " + self._message(param, std, fan_in, gain) + others
+            yield Violation(node.key, node.loc, message,
                             "use init: {std: 0.02} (GPT-2, LLaMA) at the top of the spec, or leave init out")
 
     def _message(self, param, std, fan_in, gain) -> str:
