@@ -8,8 +8,16 @@ another rule.
 from __future__ import annotations
 
 from archc.lint.framework import Rule
+from archc.lint.rules.attention_reads_raw_stream import AttentionReadsRawStream
+from archc.lint.rules.attention_scale_too_large import AttentionScaleTooLarge
 from archc.lint.rules.attention_width_mismatch import AttentionWidthMismatch
+from archc.lint.rules.bottleneck_without_bypass import BottleneckWithoutBypass
 from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
+from archc.lint.rules.collapsible_linear_pair import CollapsibleLinearPair
+from archc.lint.rules.dense_fan_in import DenseFanIn
+from archc.lint.rules.double_activation import DoubleActivation
+from archc.lint.rules.dropout_as_keep_probability import DropoutAsKeepProbability
+from archc.lint.rules.head_dim_unfused import HeadDimUnfused
 from archc.lint.rules.init_gain_too_large import InitGainTooLarge
 from archc.lint.rules.missing_final_norm import MissingFinalNorm
 from archc.lint.rules.order_blind_attention import OrderBlindAttention
@@ -18,8 +26,11 @@ from archc.lint.rules.post_norm_deep_stack import PostNormDeepStack
 from archc.lint.rules.softmax_as_gate import SoftmaxAsGate
 from archc.lint.rules.softmax_output_as_logits import SoftmaxOutputAsLogits
 from archc.lint.rules.softmax_wrong_axis import SoftmaxWrongAxis
+from archc.lint.rules.tensor_parallel_indivisible import TensorParallelIndivisible
 from archc.lint.rules.unbypassed_deep_chain import UnbypassedDeepChain
 from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
+from archc.lint.rules.vocab_not_padded import VocabNotPadded
+from archc.lint.rules.width_not_tile_multiple import WidthNotTileMultiple
 from archc.lint.rules.zero_init_dead_pair import ZeroInitDeadPair
 
 RULES: dict[str, type[Rule]] = {
@@ -36,4 +47,15 @@ RULES: dict[str, type[Rule]] = {
     "AL006": SoftmaxAsGate,
     "AL007": OrderBlindAttention,
     "AL008": PositionTableTooShort,
+    "AL009": BottleneckWithoutBypass,
+    "CT001": DropoutAsKeepProbability,
+    "CT002": AttentionScaleTooLarge,
+    "CT003": AttentionReadsRawStream,
+    "EF001": CollapsibleLinearPair,
+    "EF002": DoubleActivation,
+    "HR001": DenseFanIn,
+    "SY001": HeadDimUnfused,
+    "SY002": WidthNotTileMultiple,
+    "SY003": VocabNotPadded,
+    "SY004": TensorParallelIndivisible,
 }

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.lint.framework import Rule, Violation
+
+
+@dataclass
+class VocabNotPadded(Rule):
+    """A vocabulary size that is not a multiple of 64: the largest matrix multiplication runs off the tile.
+
+    ## What it does
+    Flags an ``embedding`` whose ``num_embeddings``, or an untied output head whose ``out_features``, is at
+    least `min_vocab` and not a multiple of `multiple`.
+
+    ## Why is this bad?
+    The output head is usually the model's largest single GEMM (GPT-2 small: 50257 x 768, a third of its
+    FLOPs per token at T = 1024), and a vocabulary one short of a tile multiple makes the whole of it run
+    on the slow path. Padding the vocabulary with a few unused rows costs almost nothing: nanoGPT pads
+    GPT-2's 50,257 to 50,304 (a multiple of 64) and reports the model about 25% faster; Megatron-LM pads to a
+    multiple of 128 by default.
+
+    ## Example
+    ```yaml
+      wte: {op: embedding, in: tokens, num_embeddings: 50257, dim: 768}
+    ```
+
+    ## Use instead
+    ```yaml
+      wte: {op: embedding, in: tokens, num_embeddings: 50304, dim: 768}   # 47 rows never looked up
+    ```
+
+    ## Options
+    - `multiple` (64): nanoGPT's padding; Megatron-LM uses 128.
+    - `min_vocab` (1000): smaller tables are left alone.
+
+    ## Principle
+    Systems: shapes that the hardware's fast paths accept.
+
+    ## Evidence
+    Karpathy, nanoGPT (https://github.com/karpathy/nanoGPT, model.py): "GPT-2 vocab_size of 50257, padded up to
+    nearest multiple of 64 for efficiency". Shoeybi et al. 2019 (Megatron-LM, arXiv:1909.08053) and its
+    ``--make-vocab-size-divisible-by`` (default 128). NVIDIA's matrix multiplication guide
+    (https://docs.nvidia.com/deeplearning/performance/dl-performance-matrix-multiplication/index.html).
+
+    ## References
+    - Karpathy, nanoGPT, https://github.com/karpathy/nanoGPT
+    - Shoeybi et al. 2019, "Megatron-LM: Training Multi-Billion Parameter Language Models Using Model
+      Parallelism", arXiv:1909.08053.
+    """
+
+    name = "vocab-not-padded"
+    principle = "systems"
+    severity = "info"
+
+    multiple: int = 64
+    min_vocab: int = 1000
+
+    def check(self, ctx):
+        for node in ctx.nodes():
+            if node.op == "embedding":
+                attr = "num_embeddings"
+            elif node.op == "linear" and node.meta.get("category") == "head" and node.tie is None:
+                attr = "out_features"
+            else:
+                continue
+            size = node.attrs[attr]
+            if size >= self.min_vocab and size % self.multiple:
+                up = -(-size // self.multiple) * self.multiple
+                yield Violation(node.key, ctx.loc(node, attr),
+                                f"'{node.key}' has {size} rows, not a multiple of {self.multiple}: the vocabulary "
+                                "GEMM runs off the tensor-core tile",
+                                f"pad {attr} to {up} ({up - size} unused rows); the tokenizer never emits them")
