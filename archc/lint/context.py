@@ -45,14 +45,26 @@ class Context:
         self.index = {key: i for i, key in enumerate(ir.graph.nodes)}  # topological order
         self.outputs = {key: name for name, (key, _port) in ir.info["outputs"].items()}
         self._residuals: dict[str, Residual | None] = {}
+        self._nodes = list(ir.nodes())  # rules walk the nodes many times: one list, one dict, one index by op
+        self._by_key = {n.key: n for n in self._nodes}
+        self._by_op: dict[str, list[Node]] = {}
+        for n in self._nodes:
+            self._by_op.setdefault(n.op, []).append(n)
 
     # -- nodes -------------------------------------------------------------------------------------------
 
     def node(self, key: str) -> Node:
-        return self.ir.node(key)
+        return self._by_key[key]
 
-    def nodes(self):
-        return self.ir.nodes()
+    def nodes(self) -> list[Node]:
+        """Every node, in topological order."""
+        return self._nodes
+
+    def by_op(self, *ops: str) -> list[Node]:
+        """The nodes of the given ops, in topological order."""
+        if len(ops) == 1:
+            return self._by_op.get(ops[0], [])
+        return sorted((n for op in ops for n in self._by_op.get(op, ())), key=lambda n: self.index[n.key])
 
     def successors(self, key: str):
         return self.ir.graph.successors(key)

@@ -59,9 +59,7 @@ class AttentionReadsRawStream(Rule):
     severity = "warning"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op != "attention":
-                continue
+        for node in ctx.by_op("attention"):
             source = ctx.input_origin(node)
             if source is not None and source.op == "add" and ctx.residual(source) is not None:
                 yield Violation(node.key, node.loc,

@@ -58,8 +58,8 @@ class AttentionScaleTooLarge(Rule):
     max_ratio: float = 2.0
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            scale = node.attrs.get("scale") if node.op == "attention" else None
+        for node in ctx.by_op("attention"):
+            scale = node.attrs.get("scale")
             if scale is None:
                 continue
             hd = head_dim(ctx, node)

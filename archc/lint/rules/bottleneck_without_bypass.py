@@ -75,8 +75,8 @@ class BottleneckWithoutBypass(Rule):
     min_ratio: int = 4
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op not in ("linear", "mlp") or node.key in ctx.on_branch:
+        for node in ctx.by_op("linear", "mlp"):
+            if node.key in ctx.on_branch:
                 continue
             src = next((s for p, s, _ in node.inputs if p == "x"), None)
             d_in, narrow = ctx.width(src) if src else None, ctx.width(node.key)

@@ -56,9 +56,7 @@ class CollapsibleLinearPair(Rule):
     severity = "warning"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op != "linear":
-                continue
+        for node in ctx.by_op("linear"):
             src = next((s for p, s, _ in node.inputs if p == "x"), None)
             while src is not None and ctx.node(src).op in _LINEAR_GLUE:
                 src = ctx.node(src).inputs[0][1]

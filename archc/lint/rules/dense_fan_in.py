@@ -59,9 +59,7 @@ class DenseFanIn(Rule):
     max_inputs: int = 4
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op not in ("add", "concat", "mul"):
-                continue
+        for node in ctx.by_op("add", "concat", "mul"):
             n = len(ctx.activation_inputs(node))
             if n > self.max_inputs:
                 yield Violation(node.key, node.loc,

@@ -53,8 +53,8 @@ class DoubleActivation(Rule):
     severity = "warning"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op not in ACTIVATION_FUNCTIONS or not node.inputs:
+        for node in ctx.by_op(*ACTIVATION_FUNCTIONS):
+            if not node.inputs:
                 continue
             before = ctx.node(node.inputs[0][1])
             while before.op == "dropout":

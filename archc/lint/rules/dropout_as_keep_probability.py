@@ -58,9 +58,9 @@ class DropoutAsKeepProbability(Rule):
     max_rate: float = 0.5
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            attr = {"dropout": "p", "attention": "dropout"}.get(node.op)
-            rate = node.attrs.get(attr) if attr else None
+        for node in ctx.by_op("dropout", "attention"):
+            attr = "p" if node.op == "dropout" else "dropout"
+            rate = node.attrs.get(attr)
             if isinstance(rate, (int, float)) and rate > self.max_rate:
                 yield Violation(node.key, ctx.loc(node, attr),
                                 f"'{node.key}' drops {rate:g} of its activations (max_rate {self.max_rate:g}); "

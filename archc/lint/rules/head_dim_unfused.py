@@ -58,9 +58,7 @@ class HeadDimUnfused(Rule):
     multiple: int = 8
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op != "attention":
-                continue
+        for node in ctx.by_op("attention"):
             hd = head_dim(ctx, node)
             if hd is None or (hd <= self.max_head_dim and hd % self.multiple == 0):
                 continue

@@ -67,9 +67,7 @@ class InitGainTooLarge(Rule):
 
     def check(self, ctx):
         spec_wide = []  # (node, param, std, gain) caused by the spec-wide init
-        for node in ctx.nodes():
-            if node.op not in LAYERS:
-                continue
+        for node in ctx.by_op(*LAYERS):
             for param, shape in inits.weights(node).items():
                 std = inits.weight_std(inits.rule_of(ctx, node, param))
                 if std is None or not isinstance(shape[-1], int):

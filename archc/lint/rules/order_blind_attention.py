@@ -66,8 +66,8 @@ class OrderBlindAttention(Rule):
 
     def check(self, ctx):
         positioned = ctx.positioned
-        for node in ctx.nodes():
-            if node.op != "attention" or node.attrs.get("causal"):
+        for node in ctx.by_op("attention"):
+            if node.attrs.get("causal"):
                 continue
             if any(src in positioned for _, src, _ in node.inputs):
                 continue

@@ -63,10 +63,9 @@ class PositionTableTooShort(Rule):
         if declared is None:
             return
         var, length = declared
-        for node in ctx.nodes():
+        for node in ctx.by_op("learned_position", "sinusoidal_position", "rope"):
             rows = node.attrs.get("max_len")
-            if node.op in ("learned_position", "sinusoidal_position", "rope") and isinstance(rows, int) \
-                    and rows < length:
+            if isinstance(rows, int) and rows < length:
                 yield Violation(node.key, ctx.loc(node, "max_len"),
                                 f"'{node.key}' has {rows} positions but vars.{var} declares a context of {length}: "
                                 f"sequences longer than {rows} cannot run",

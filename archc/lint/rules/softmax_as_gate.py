@@ -56,9 +56,7 @@ class SoftmaxAsGate(Rule):
     severity = "warning"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op != "mul":
-                continue
+        for node in ctx.by_op("mul"):
             operands = [(src, port) for _, src, port in ctx.activation_inputs(node)]
             for src, _port in operands:
                 gate = ctx.origin(src)

@@ -58,9 +58,7 @@ class SoftmaxOutputAsLogits(Rule):
     severity = "error"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op != "softmax":
-                continue
+        for node in ctx.by_op("softmax"):
             output = reaches_output(ctx, node.key)
             if output is not None and "logit" in output.lower():
                 yield Violation(node.key, node.loc,

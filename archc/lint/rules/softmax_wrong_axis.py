@@ -61,9 +61,7 @@ class SoftmaxWrongAxis(Rule):
 
     def check(self, ctx):
         batch, seq = batch_symbols(ctx), sequence_symbols(ctx)
-        for node in ctx.nodes():
-            if node.op != "softmax":
-                continue
+        for node in ctx.by_op("softmax"):
             shape = ctx.shape(node.key)
             axis = axis_of(shape, node.attrs.get("dim", -1))
             if axis is None:

@@ -68,7 +68,7 @@ class TensorParallelIndivisible(Rule):
             tp = declared[1] if declared else 0
         if tp <= 1:
             return
-        for node in ctx.nodes():
+        for node in ctx.by_op("attention", "linear", "mlp", "embedding"):
             for attr, value in _split_dims(node):
                 if not isinstance(value, int) or value % tp == 0:
                     continue

@@ -57,7 +57,7 @@ class VocabNotPadded(Rule):
     min_vocab: int = 1000
 
     def check(self, ctx):
-        for node in ctx.nodes():
+        for node in ctx.by_op("embedding", "linear"):
             if node.op == "embedding":
                 attr = "num_embeddings"
             elif node.op == "linear" and node.meta.get("category") == "head" and node.tie is None:

@@ -57,9 +57,9 @@ class WidthNotTileMultiple(Rule):
     min_width: int = 256
 
     def check(self, ctx):
-        vocab = {n.attrs["num_embeddings"] for n in ctx.nodes() if n.op == "embedding"}
+        vocab = {n.attrs["num_embeddings"] for n in ctx.by_op("embedding")}
         uses: dict[int, list] = {}
-        for node in ctx.nodes():
+        for node in ctx.by_op("linear", "mlp", "embedding", "attention"):
             for attr, width in _widths(ctx, node):
                 if isinstance(width, int) and width >= self.min_width and width % self.multiple \
                         and width not in vocab and node.meta.get("category") != "head":

@@ -63,8 +63,8 @@ class ZeroInitDeadPair(Rule):
     severity = "error"
 
     def check(self, ctx):
-        for node in ctx.nodes():
-            if node.op not in ("linear", "mlp") or not self._zero(ctx, node):
+        for node in ctx.by_op("linear", "mlp"):
+            if not self._zero(ctx, node):
                 continue
             if node.op == "mlp":
                 yield Violation(node.key, node.loc,
