@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from archc.cli.common import exit_with, load, overrides_argument
@@ -14,8 +12,12 @@ SEVERITY_ORDER = ("error", "warning", "info")
 @click.command()
 @click.argument("spec", required=False, type=click.Path())
 @overrides_argument
-@click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format; json is a list of findings for scripts.")
+@click.option("--format", "fmt_", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format: json (a list of findings for scripts), sarif (SARIF 2.1.0 for "
+              "code scanning), github (workflow annotations).")
+@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default="info", show_default=True,
+              help="Exit 1 only for findings of this severity or worse (info: any finding).")
+@click.option("--statistics", is_flag=True, help="Print how many findings each rule has instead of the findings.")
 @click.option("--select", multiple=True, metavar="RULES",
               help="Rules to run: codes (GF001), prefixes (GF), names or ALL, comma-separated. Default: ALL.")
 @click.option("--ignore", multiple=True, metavar="RULES",
@@ -24,11 +26,13 @@ SEVERITY_ORDER = ("error", "warning", "info")
               help="Set a rule option, e.g. GF001.min_layers=6 (see --explain CODE).")
 @click.option("--explain", metavar="RULE", help="Print a rule's documentation (code or name) and exit.")
 @click.option("--list-rules", is_flag=True, help="List the rules and exit.")
-def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
+def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, explain, list_rules):
     """Check a spec against design principles and print what violates them.
 
-    Findings print as file:line:col: CODE [name] message, then a summary line. Exit status: 0 when clean,
-    1 when anything is found, 2 for a bad spec or a bad option.
+    Findings print as file:line:col: CODE [name] message, each with a help: line saying what to do, then a
+    summary line. A finding is suppressed by a comment on its line naming the rule and the reason:
+    # lint: ignore[SY003] the vocabulary as released. Exit status: 0 when clean (at --fail-on's level), 1 when
+    something is found, 2 for a bad spec or a bad option.
 
     \b
     Examples:
@@ -36,16 +40,17 @@ def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
       archc lint specs/llama.yaml vars.n_layers=48 norm=layernorm
       archc lint model.yaml --select GF --ignore GF002
       archc lint model.yaml -o GF001.min_layers=6 --format json | jq '.[].code'
-      archc lint --explain post-norm-deep-stack
+      archc lint model.yaml --format sarif > lint.sarif
+      archc lint model.yaml --fail-on warning --statistics
+      archc rule post-norm-deep-stack
     """
     from archc.lint.registry import RULES
 
     if list_rules:
-        for code, cls in RULES.items():
-            click.echo(f"{code}  {cls.name:<28} {cls.severity:<8} {cls.principle:<14} {cls.anti_pattern or '-'}")
+        _echo(rule_table(RULES))
         return
     if explain:
-        click.echo(_explain(RULES, explain))
+        _echo(rule_page(RULES, explain, "--explain"))
         return
     if spec is None:
         raise click.UsageError("Missing argument 'SPEC'.")
@@ -55,15 +60,33 @@ def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
         rules = configured(select or None, ignore, _parse_options(options))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    from archc import __version__
+    from archc.lint import formats
+
     findings = run(load(spec, overrides).ir, rules)
-    if fmt_ == "json":
-        click.echo(json.dumps([f.to_json() for f in findings], indent=2))
+    if statistics:
+        if findings:
+            _echo(formats.statistics(findings))
+        _echo(_summary(findings))
+    elif fmt_ == "json":
+        _echo(formats.to_json(findings))
+    elif fmt_ == "sarif":
+        _echo(formats.to_sarif(findings, {c: RULES[c] for c in rules}, __version__))
+    elif fmt_ == "github":
+        if findings:
+            _echo(formats.to_github(findings))
     else:
         for finding in findings:
-            click.echo(str(finding))
-        click.echo(_summary(findings))
-    if findings:
+            _echo(str(finding) + (f"\n  help: {finding.fix}" if finding.fix else ""))
+        _echo(_summary(findings))
+    worst = SEVERITY_ORDER.index(fail_on)
+    if any(SEVERITY_ORDER.index(f.severity) <= worst for f in findings):
         exit_with(1)
+
+
+def _echo(text: str) -> None:
+    """Every line ``archc lint`` and ``archc rule`` print goes through here."""
+    click.echo(text)
 
 
 def _parse_options(texts) -> dict:
@@ -88,13 +111,20 @@ def _summary(findings) -> str:
     return f"Found {len(findings)} finding{'s' if len(findings) > 1 else ''} ({parts})."
 
 
-def _explain(rules, selector: str) -> str:
+def rule_table(rules) -> str:
+    """One line per rule: code, name, severity, principle, anti-pattern."""
+    return "\n".join(f"{code}  {cls.name:<28} {cls.severity:<8} {cls.principle:<14} {cls.anti_pattern or '-'}"
+                     for code, cls in rules.items())
+
+
+def rule_page(rules, selector: str, param_hint: str) -> str:
+    """A rule's documentation page, found by code or name; a usage error (exit 2) for an unknown rule."""
     import inspect
 
     by_name = {cls.name: code for code, cls in rules.items()}
     code = selector.upper() if selector.upper() in rules else by_name.get(selector)
     if code is None:
-        raise click.BadParameter(f"no rule '{selector}'; see --list-rules", param_hint="--explain")
+        raise click.BadParameter(f"no rule '{selector}'; see archc rule --all", param_hint=param_hint)
     cls = rules[code]
     options = ", ".join(f"{k}={v!r}" for k, v in cls.options().items()) or "none"
     head = (f"{code} {cls.name}\n\nseverity: {cls.severity}; principle: {cls.principle}; anti-pattern: "

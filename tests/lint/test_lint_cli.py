@@ -50,12 +50,15 @@ def test_catalog_specs_lint_clean(capsys, argv):
     assert (code, out, err) == (0, "All checks passed.\n", "")
 
 
-def test_text_output_is_one_line_per_finding_then_a_summary(capsys):
+def test_text_output_is_one_line_per_finding_with_its_help_then_a_summary(capsys):
     code, out, _ = run(capsys, WIDTH)
     lines = out.splitlines()
     assert code == 1
     assert lines[-1] == "Found 6 findings (1 error, 5 warnings)."
-    for line in lines[:-1]:
+    findings, helps = lines[:-1:2], lines[1:-1:2]
+    assert len(findings) == len(helps) == 6
+    assert all(h.startswith("  help: ") and len(h) > 10 for h in helps)
+    for line in findings:
         m = LINE.match(line)
         assert m, line
         assert m["file"] == "tests/lint/fixtures/unprojected_width_change.yaml"  # relative to the cwd
@@ -176,3 +179,66 @@ def test_console_script_exit_codes():
     codes = [subprocess.run([str(exe), "lint", *argv], cwd=ROOT, capture_output=True).returncode
              for argv in (["specs/gpt2.yaml"], [POST_NORM], ["specs/missing.yaml"])]
     assert codes == [0, 1, 2]
+
+
+# -- formats, --fail-on, --statistics, archc rule -----------------------------------------------------------
+
+def test_sarif_output_is_a_sarif_2_1_0_log(capsys):
+    code, out, _ = run(capsys, WIDTH, "--format", "sarif")
+    log = json.loads(out)
+    assert code == 1 and log["version"] == "2.1.0" and "sarif-schema-2.1.0" in log["$schema"]
+    (run_,) = log["runs"]
+    driver = run_["tool"]["driver"]
+    assert driver["name"] == "archc" and [r["id"] for r in driver["rules"]] == list(RULES)
+    assert all(r["defaultConfiguration"]["level"] in ("error", "warning", "note") for r in driver["rules"])
+    results = run_["results"]
+    assert len(results) == 6
+    for result in results:
+        assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["level"] in ("error", "warning", "note") and result["message"]["text"]
+        (loc,) = result["locations"]
+        assert loc["physicalLocation"]["artifactLocation"]["uri"] == "tests/lint/fixtures/unprojected_width_change.yaml"
+        region = loc["physicalLocation"]["region"]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1
+    assert run(capsys, "specs/gpt2.yaml", "--format", "sarif")[0] == 0
+
+
+def test_github_annotations(capsys):
+    code, out, _ = run(capsys, str(FIXTURES / "dropout_as_keep_probability.yaml"), "--format", "github")
+    lines = out.splitlines()
+    assert code == 1 and len(lines) == 2
+    assert lines[0].startswith("::warning file=tests/lint/fixtures/dropout_as_keep_probability.yaml,line=6,col=30,"
+                               "title=CT001 dropout-as-keep-probability::'keep' drops 0.9")
+    assert "%0Ahelp: " in lines[0] and "\n" not in lines[0]
+    assert run(capsys, "specs/gpt2.yaml", "--format", "github") == (0, "", "")
+
+
+@pytest.mark.parametrize("fail_on, code", [("info", 1), ("warning", 1), ("error", 0)])
+def test_fail_on(capsys, fail_on, code):
+    # the fixture's findings are warnings (EF001) and one info (HR001)
+    assert run(capsys, str(FIXTURES / "dense_fan_in.yaml"), "--fail-on", fail_on)[0] == code
+
+
+def test_fail_on_counts_infos_only_at_info(capsys):
+    path = str(FIXTURES / "dense_fan_in.yaml")
+    assert run(capsys, path, "--select", "HR001", "--fail-on", "warning")[0] == 0
+    assert run(capsys, path, "--select", "HR001")[0] == 1
+
+
+def test_statistics(capsys):
+    code, out, _ = run(capsys, WIDTH, "--statistics")
+    assert code == 1
+    assert out.splitlines() == ["    5  AL002  unprojected-width-change", "    1  AL001  broadcast-residual-add",
+                                "Found 6 findings (1 error, 5 warnings)."]
+
+
+def test_rule_command_prints_pages_and_the_table(capsys):
+    assert main(["rule", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()] == list(RULES)
+    assert main(["rule", "sy003"]) == 0
+    assert capsys.readouterr().out.startswith("SY003 vocab-not-padded\n")
+    assert main(["rule", "no-such-rule"]) == 2
+    assert "no rule 'no-such-rule'" in capsys.readouterr().err
+    assert main(["lint", "--explain", "SY003"]) == 0  # the old spelling stays
+    assert capsys.readouterr().out.startswith("SY003 vocab-not-padded\n")
