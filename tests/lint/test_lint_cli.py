@@ -215,8 +215,8 @@ def test_github_annotations(capsys):
 
 @pytest.mark.parametrize("fail_on, code", [("info", 1), ("warning", 1), ("error", 0)])
 def test_fail_on(capsys, fail_on, code):
-    # the fixture's findings are warnings (EF001) and one info (HR001)
-    assert run(capsys, str(FIXTURES / "dense_fan_in.yaml"), "--fail-on", fail_on)[0] == code
+    # the fixture's findings are warnings (CT001)
+    assert run(capsys, str(FIXTURES / "dropout_as_keep_probability.yaml"), "--fail-on", fail_on)[0] == code
 
 
 def test_fail_on_counts_infos_only_at_info(capsys):

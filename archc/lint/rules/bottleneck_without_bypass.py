@@ -17,7 +17,9 @@ class BottleneckWithoutBypass(Rule):
     ## What it does
     Flags a ``linear`` (or an ``mlp`` with a narrow ``out_features``) whose output is at least `min_ratio`
     times narrower than its input, when a later layer widens the value back to at least the input width and
-    the narrow part is not on a residual branch: nothing carries the full-width representation around it.
+    nothing carries the full-width representation around the narrow part: no path from the value it reads
+    (or the stream that value was normalised from) joins the widened value again without passing through it.
+    A residual skip (adapters) or a parallel path (LoRA's frozen layer) is such a path.
     Narrowing that is never undone (a classifier, a head) is left alone.
 
     ## Why is this bad?
@@ -76,19 +78,18 @@ class BottleneckWithoutBypass(Rule):
 
     def check(self, ctx):
         for node in ctx.by_op("linear", "mlp"):
-            if node.key in ctx.on_branch:
-                continue
             src = next((s for p, s, _ in node.inputs if p == "x"), None)
-            d_in, narrow = ctx.width(src) if src else None, ctx.width(node.key)
+            d_in, narrow = (ctx.width(src) if src else None), ctx.width(node.key)
             if not (isinstance(d_in, int) and isinstance(narrow, int)) or d_in < self.min_ratio * narrow:
                 continue
             widened = self._widened(ctx, node.key, d_in)
-            if widened is not None:
-                yield Violation(node.key, node.loc,
-                                f"'{node.key}' narrows {d_in} features to {narrow} and '{widened}' widens them "
-                                f"back, with no skip path around the {narrow}-wide part",
-                                f"add the input back after '{widened}' (a residual add, as adapters do), or keep "
-                                "the width")
+            if widened is None or _bypassed(ctx, node, src, widened):
+                continue
+            yield Violation(node.key, node.loc,
+                            f"'{node.key}' narrows {d_in} features to {narrow} and '{widened}' widens them back, "
+                            f"with no path around the {narrow}-wide part",
+                            f"add the input back after '{widened}' (a residual add, as adapters do), or keep the "
+                            "width")
 
     @staticmethod
     def _widened(ctx, key: str, width: int) -> str | None:
@@ -104,3 +105,26 @@ class BottleneckWithoutBypass(Rule):
                 elif node.op in ("linear", "mlp") and isinstance(w := ctx.width(succ), int) and w >= width:
                     return succ
         return None
+
+
+def _bypassed(ctx, node, src: str, widened: str) -> bool:
+    """Whether the value the bottleneck reads (or the stream it was normalised from) reaches something the
+    widened value also reaches, without going through the bottleneck: a skip (adapters) or a parallel path
+    (LoRA's frozen layer). Both searches stay inside the bottleneck's block instance."""
+    region = ctx.region(node)
+    starts = [src]
+    while (prev := ctx.node(starts[-1])).inputs and (prev.op in TRANSPARENT or OPS[prev.op].category == "norm"):
+        starts.append(prev.inputs[0][1])
+    around = _reach(ctx, starts, region, avoid=node.key)
+    return bool(around & _reach(ctx, [widened], region, avoid=None))
+
+
+def _reach(ctx, starts: list[str], region: str, avoid: str | None) -> set[str]:
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        for succ in ctx.successors(todo.pop()):
+            if succ != avoid and succ not in seen and ctx.within(succ, region):
+                seen.add(succ)
+                todo.append(succ)
+    return seen

@@ -15,7 +15,8 @@ class CollapsibleLinearPair(Rule):
     ## What it does
     Flags a ``linear`` whose input comes from another ``linear`` (or the output projection of an
     ``attention`` or ``mlp``) through nothing but ``dropout`` or ``scale``, when the width between them is at
-    least the smaller of the outer widths: the pair is a full-rank product that one layer computes.
+    least the smaller of the outer widths and nothing else reads the value between them: the pair is a
+    product that one layer computes.
     A narrower middle is a low-rank factorisation (ALBERT's embedding, LoRA), and is left alone.
 
     ## Why is this bad?
@@ -58,9 +59,9 @@ class CollapsibleLinearPair(Rule):
     def check(self, ctx):
         for node in ctx.by_op("linear"):
             src = next((s for p, s, _ in node.inputs if p == "x"), None)
-            while src is not None and ctx.node(src).op in _LINEAR_GLUE:
+            while src is not None and ctx.node(src).op in _LINEAR_GLUE and _only_reader(ctx, src):
                 src = ctx.node(src).inputs[0][1]
-            before = ctx.node(src) if src is not None else None
+            before = ctx.node(src) if src is not None and _only_reader(ctx, src) else None
             if before is None or before.op not in ("linear", "attention", "mlp"):
                 continue
             first_in = next((s for p, s, _ in before.inputs if p == "x"), None)
@@ -71,3 +72,8 @@ class CollapsibleLinearPair(Rule):
                                 "nonlinearity between them: together they are one linear map",
                                 f"add an activation between '{before.key}' and '{node.key}', or merge them into one "
                                 f"linear with out_features {d_out}")
+
+
+def _only_reader(ctx, key: str) -> bool:
+    """Whether ``key``'s value has one consumer (a value read elsewhere too, say by a skip, must stay)."""
+    return len(list(ctx.successors(key))) == 1 and key not in ctx.outputs

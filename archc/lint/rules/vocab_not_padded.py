@@ -10,8 +10,8 @@ class VocabNotPadded(Rule):
     """A vocabulary size that is not a multiple of 64: the largest matrix multiplication runs off the tile.
 
     ## What it does
-    Flags an ``embedding`` whose ``num_embeddings``, or an untied output head whose ``out_features``, is at
-    least `min_vocab` and not a multiple of `multiple`.
+    Flags an ``embedding`` whose ``num_embeddings`` is at least `min_vocab` and not a multiple of `multiple`.
+    The output head of a language model has the same size, so the one finding covers both.
 
     ## Why is this bad?
     The output head is usually the model's largest single GEMM (GPT-2 small: 50257 x 768, a third of its
@@ -57,13 +57,8 @@ class VocabNotPadded(Rule):
     min_vocab: int = 1000
 
     def check(self, ctx):
-        for node in ctx.by_op("embedding", "linear"):
-            if node.op == "embedding":
-                attr = "num_embeddings"
-            elif node.op == "linear" and node.meta.get("category") == "head" and node.tie is None:
-                attr = "out_features"
-            else:
-                continue
+        attr = "num_embeddings"
+        for node in ctx.by_op("embedding"):
             size = node.attrs[attr]
             if size >= self.min_vocab and size % self.multiple:
                 up = -(-size // self.multiple) * self.multiple
