@@ -81,6 +81,12 @@ class Context:
         shape = self.shape(key, port)
         return shape[-1] if shape else None
 
+    def where(self, node: Node) -> Loc:
+        """Where a finding about ``node`` points: the use of a single-node block (``ln_f: {block: norm}``), not
+        the node inside the block's file that every use shares; else the node itself."""
+        inst = self.ir.scopes.instances.get(node.key)
+        return inst.loc if inst is not None and inst.alias else node.loc
+
     def loc(self, node: Node, attr: str | None = None) -> Loc:
         """Where the spec writes ``node`` (or its attribute ``attr`` when it is written out)."""
         return node.attr_locs.get(attr, node.loc) if attr else node.loc

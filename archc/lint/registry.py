@@ -16,13 +16,16 @@ from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
 from archc.lint.rules.collapsible_linear_pair import CollapsibleLinearPair
 from archc.lint.rules.dense_fan_in import DenseFanIn
 from archc.lint.rules.double_activation import DoubleActivation
+from archc.lint.rules.double_norm import DoubleNorm
 from archc.lint.rules.dropout_as_keep_probability import DropoutAsKeepProbability
+from archc.lint.rules.dropout_on_output import DropoutOnOutput
 from archc.lint.rules.head_dim_unfused import HeadDimUnfused
 from archc.lint.rules.init_gain_too_large import InitGainTooLarge
 from archc.lint.rules.missing_final_norm import MissingFinalNorm
 from archc.lint.rules.order_blind_attention import OrderBlindAttention
 from archc.lint.rules.position_table_too_short import PositionTableTooShort
 from archc.lint.rules.post_norm_deep_stack import PostNormDeepStack
+from archc.lint.rules.relu_on_bottleneck import ReluOnBottleneck
 from archc.lint.rules.softmax_as_gate import SoftmaxAsGate
 from archc.lint.rules.softmax_output_as_logits import SoftmaxOutputAsLogits
 from archc.lint.rules.softmax_wrong_axis import SoftmaxWrongAxis
@@ -48,11 +51,14 @@ RULES: dict[str, type[Rule]] = {
     "AL007": OrderBlindAttention,
     "AL008": PositionTableTooShort,
     "AL009": BottleneckWithoutBypass,
+    "AL010": ReluOnBottleneck,
     "CT001": DropoutAsKeepProbability,
     "CT002": AttentionScaleTooLarge,
     "CT003": AttentionReadsRawStream,
+    "CT004": DropoutOnOutput,
     "EF001": CollapsibleLinearPair,
     "EF002": DoubleActivation,
+    "EF003": DoubleNorm,
     "HR001": DenseFanIn,
     "SY001": HeadDimUnfused,
     "SY002": WidthNotTileMultiple,

@@ -62,7 +62,7 @@ class AttentionReadsRawStream(Rule):
         for node in ctx.by_op("attention"):
             source = ctx.input_origin(node)
             if source is not None and source.op == "add" and ctx.residual(source) is not None:
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"'{node.key}' reads the residual stream '{source.key}' with no norm before it; "
                                 "the stream grows with depth, and the attention logits with its square",
                                 f"normalise what '{node.key}' reads: add a norm between '{source.key}' and it "

@@ -85,7 +85,7 @@ class BottleneckWithoutBypass(Rule):
             widened = self._widened(ctx, node.key, d_in)
             if widened is None or _bypassed(ctx, node, src, widened):
                 continue
-            yield Violation(node.key, node.loc,
+            yield Violation(node.key, ctx.where(node),
                             f"'{node.key}' narrows {d_in} features to {narrow} and '{widened}' widens them back, "
                             f"with no path around the {narrow}-wide part",
                             f"add the input back after '{widened}' (a residual add, as adapters do), or keep the "

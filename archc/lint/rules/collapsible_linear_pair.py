@@ -67,7 +67,7 @@ class CollapsibleLinearPair(Rule):
             first_in = next((s for p, s, _ in before.inputs if p == "x"), None)
             d_in, middle, d_out = ctx.width(first_in), ctx.width(before.key), ctx.width(node.key)
             if all(isinstance(w, int) for w in (d_in, middle, d_out)) and middle >= min(d_in, d_out):
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"'{before.key}' ({d_in} -> {middle}) and '{node.key}' ({middle} -> {d_out}) have no "
                                 "nonlinearity between them: together they are one linear map",
                                 f"add an activation between '{before.key}' and '{node.key}', or merge them into one "

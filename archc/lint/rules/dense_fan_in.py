@@ -62,7 +62,7 @@ class DenseFanIn(Rule):
         for node in ctx.by_op("add", "concat", "mul"):
             n = len(ctx.activation_inputs(node))
             if n > self.max_inputs:
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"'{node.key}' merges {n} activations at once (max_inputs {self.max_inputs})",
                                 "merge in stages (pairs, as FPN and U-Net do) or keep only the inputs the next "
                                 "stage needs")

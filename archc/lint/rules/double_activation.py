@@ -60,6 +60,6 @@ class DoubleActivation(Rule):
             while before.op == "dropout":
                 before = ctx.node(before.inputs[0][1])
             if before.op in ACTIVATION_FUNCTIONS:
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"'{node.key}' ({node.op}) is applied to the output of '{before.key}' ({before.op})",
                                 "remove one of the two activations, or put the missing layer between them")

@@ -63,7 +63,7 @@ class HeadDimUnfused(Rule):
             if hd is None or (hd <= self.max_head_dim and hd % self.multiple == 0):
                 continue
             why = f"above {self.max_head_dim}" if hd > self.max_head_dim else f"not a multiple of {self.multiple}"
-            yield Violation(node.key, ctx.loc(node, "head_dim") if node.attrs.get("head_dim") else node.loc,
+            yield Violation(node.key, ctx.loc(node, "head_dim") if node.attrs.get("head_dim") else ctx.where(node),
                             f"'{node.key}' has {hd}-wide heads, {why}: fused attention kernels refuse it and the "
                             "unfused fallback stores the full T x T scores",
                             f"use a head_dim that is a multiple of {self.multiple} and at most {self.max_head_dim} "

@@ -86,7 +86,7 @@ class InitGainTooLarge(Rule):
             more = len({n.key for n, *_ in spec_wide}) - 1
             others = f"; the spec-wide init does the same to {more} more layer{'s' * (more > 1)}" if more else ""
             message = "the spec-wide init: " + self._message(param, std, fan_in, gain) + others
-            yield Violation(node.key, node.loc, message,
+            yield Violation(node.key, ctx.where(node), message,
                             "use init: {std: 0.02} (GPT-2, LLaMA) at the top of the spec, or leave init out")
 
     def _message(self, param, std, fan_in, gain) -> str:

@@ -66,7 +66,7 @@ class SoftmaxAsGate(Rule):
                 if axis_of(shape, gate.attrs.get("dim", -1)) != len(shape) - 1 or shape[-1] == 1:
                     continue
                 if any(ctx.width(other, p) == shape[-1] for other, p in operands if other != src):
-                    yield Violation(node.key, node.loc,
+                    yield Violation(node.key, ctx.where(node),
                                     f"'{node.key}' gates a value with softmax '{gate.key}' over its {shape[-1]} "
                                     f"features: the gates sum to 1, about 1/{shape[-1]} each",
                                     f"use a sigmoid for '{gate.key}' (GLU), or silu (SwiGLU)")

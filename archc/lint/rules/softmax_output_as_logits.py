@@ -61,14 +61,14 @@ class SoftmaxOutputAsLogits(Rule):
         for node in ctx.by_op("softmax"):
             output = reaches_output(ctx, node.key)
             if output is not None and "logit" in output.lower():
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"output '{output}' promises logits but returns the probabilities of softmax "
                                 f"'{node.key}'; a cross-entropy loss would apply a second softmax",
                                 "return the values before the softmax as the logits, and take the softmax when "
                                 "sampling (or name the output probs)")
             before = ctx.input_origin(node)
             if before is not None and before.op == "softmax":
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"softmax '{node.key}' normalises the probabilities of softmax '{before.key}': "
                                 "values in [0, 1] give a nearly uniform distribution",
                                 f"remove one of the two softmaxes ('{node.key}' or '{before.key}')")

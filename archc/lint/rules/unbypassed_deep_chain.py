@@ -91,7 +91,7 @@ class UnbypassedDeepChain(Rule):
             chain = paths.chain(key, layer)
             last = chain[-1]
             yield Violation(
-                key, ctx.node(key).loc,
+                key, ctx.where(ctx.node(key)),
                 f"{len(chain)} layers in a row with no skip path around them, from '{key}' to '{last}' "
                 f"(max_layers {self.max_layers}); the gradient reaches '{key}' only through all of them",
                 "add residual connections around groups of layers, x + f(x), so every layer has a shortcut; or "

@@ -69,7 +69,7 @@ class WidthNotTileMultiple(Rule):
             others = len({n.key for n, _ in found}) - 1
             more = f"; {others} more layer{'s use' if others > 1 else ' uses'} it" if others else ""
             up = -(-width // self.multiple) * self.multiple
-            yield Violation(node.key, ctx.loc(node, attr) if attr else node.loc,
+            yield Violation(node.key, ctx.loc(node, attr) if attr else ctx.where(node),
                             f"width {width} ('{node.key}') is not a multiple of {self.multiple}{more}",
                             f"round it to {up} (or {up - self.multiple})")
 

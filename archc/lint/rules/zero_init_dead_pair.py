@@ -67,7 +67,7 @@ class ZeroInitDeadPair(Rule):
             if not self._zero(ctx, node):
                 continue
             if node.op == "mlp":
-                yield Violation(node.key, node.loc,
+                yield Violation(node.key, ctx.where(node),
                                 f"every projection of '{node.key}' starts at zero, so none of them gets a gradient",
                                 "initialise the up (and gate) projections randomly, e.g. init: {down.weight: zeros}")
                 continue
@@ -77,7 +77,7 @@ class ZeroInitDeadPair(Rule):
             before = ctx.node(src) if src is not None else None
             if before is not None and before.op in ("linear", "mlp") and self._zero(ctx, before):
                 yield Violation(
-                    node.key, node.loc,
+                    node.key, ctx.where(node),
                     f"'{node.key}' and '{before.key}' before it both start at zero: the gradient of each is "
                     "multiplied by the other, so neither ever changes",
                     f"initialise '{before.key}' randomly, e.g. init: {{std: 0.02}}, and keep '{node.key}' at zero "
