@@ -32,6 +32,8 @@ from archc.lint.rules.softmax_wrong_axis import SoftmaxWrongAxis
 from archc.lint.rules.tensor_parallel_indivisible import TensorParallelIndivisible
 from archc.lint.rules.unbypassed_deep_chain import UnbypassedDeepChain
 from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
+from archc.lint.rules.unreachable_parameters import UnreachableParameters
+from archc.lint.rules.unrolled_repeat import UnrolledRepeat
 from archc.lint.rules.vocab_not_padded import VocabNotPadded
 from archc.lint.rules.width_not_tile_multiple import WidthNotTileMultiple
 from archc.lint.rules.zero_init_dead_pair import ZeroInitDeadPair
@@ -42,6 +44,7 @@ RULES: dict[str, type[Rule]] = {
     "GF003": UnbypassedDeepChain,
     "GF004": ZeroInitDeadPair,
     "GF005": InitGainTooLarge,
+    "GF006": UnreachableParameters,
     "AL001": BroadcastResidualAdd,
     "AL002": UnprojectedWidthChange,
     "AL003": AttentionWidthMismatch,
@@ -60,6 +63,7 @@ RULES: dict[str, type[Rule]] = {
     "EF002": DoubleActivation,
     "EF003": DoubleNorm,
     "HR001": DenseFanIn,
+    "HR002": UnrolledRepeat,
     "SY001": HeadDimUnfused,
     "SY002": WidthNotTileMultiple,
     "SY003": VocabNotPadded,
