@@ -242,3 +242,22 @@ def test_rule_command_prints_pages_and_the_table(capsys):
     assert "no rule 'no-such-rule'" in capsys.readouterr().err
     assert main(["lint", "--explain", "SY003"]) == 0  # the old spelling stays
     assert capsys.readouterr().out.startswith("SY003 vocab-not-padded\n")
+
+
+def _multitool() -> str | None:
+    """Microsoft's SARIF Multitool (npm install @microsoft/sarif-multitool): ARCHC_SARIF_MULTITOOL or on PATH."""
+    import os
+    import shutil
+
+    return os.environ.get("ARCHC_SARIF_MULTITOOL") or shutil.which("sarif-multitool")
+
+
+@pytest.mark.skipif(_multitool() is None, reason="SARIF Multitool not installed (npm i -g @microsoft/sarif-multitool)")
+def test_sarif_output_passes_microsofts_validator(capsys, tmp_path):
+    _, out, _ = run(capsys, WIDTH, "--format", "sarif")
+    log, report = tmp_path / "lint.sarif", tmp_path / "validation.sarif"
+    log.write_text(out)
+    subprocess.run([_multitool(), "validate", str(log), "--output", str(report), "--log", "ForceOverwrite"],
+                   check=True, capture_output=True, timeout=300)
+    results = json.loads(report.read_text())["runs"][0]["results"]
+    assert [r for r in results if r.get("level") == "error"] == []

@@ -45,7 +45,7 @@ class DoubleActivation(Rule):
     ## References
     - Nikanjam, Ben Braiek, Morovati, Khomh 2022, "Automatic Fault Detection for Deep Learning Programs Using
       Graph Transformations", TOSEM, arXiv:2105.08095.
-    - Goodfellow, Bengio, Courville 2016, "Deep Learning", chapter 6, https://www.deeplearningbook.org/contents/mlp.html
+    - Goodfellow, Bengio, Courville 2016, "Deep Learning", MIT Press, https://www.deeplearningbook.org/contents/mlp.html
     """
 
     name = "double-activation"

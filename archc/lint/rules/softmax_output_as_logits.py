@@ -49,7 +49,7 @@ class SoftmaxOutputAsLogits(Rule):
 
     ## References
     - PyTorch, "CrossEntropyLoss", https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html
-    - Goodfellow, Bengio, Courville 2016, "Deep Learning", chapter 6, https://www.deeplearningbook.org/contents/mlp.html
+    - Goodfellow, Bengio, Courville 2016, "Deep Learning", MIT Press, https://www.deeplearningbook.org/contents/mlp.html
     """
 
     name = "softmax-output-as-logits"
