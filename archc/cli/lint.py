@@ -15,8 +15,8 @@ SEVERITY_ORDER = ("error", "warning", "info")
 @click.option("--format", "fmt_", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
               show_default=True, help="Output format: json (a list of findings for scripts), sarif (SARIF 2.1.0 for "
               "code scanning), github (workflow annotations).")
-@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default="info", show_default=True,
-              help="Exit 1 only for findings of this severity or worse (info: any finding).")
+@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default=None,
+              help="Exit 1 only for findings of this severity or worse. Default: info (any finding).")
 @click.option("--statistics", is_flag=True, help="Print how many findings each rule has instead of the findings.")
 @click.option("--select", multiple=True, metavar="RULES",
               help="Rules to run: codes (GF001), prefixes (GF), names or ALL, comma-separated. Default: ALL.")
@@ -31,8 +31,9 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
 
     Findings print as file:line:col: CODE [name] message, each with a help: line saying what to do, then a
     summary line. A finding is suppressed by a comment on its line naming the rule and the reason:
-    # lint: ignore[SY003] the vocabulary as released. Exit status: 0 when clean (at --fail-on's level), 1 when
-    something is found, 2 for a bad spec or a bad option.
+    # lint: ignore[SY003] the vocabulary as released. Settings (select, ignore, fail-on, options) can live in
+    the nearest pyproject.toml under [tool.archc.lint]; the command line wins. Exit status: 0 when clean
+    (at --fail-on's level), 1 when something is found, 2 for a bad spec or a bad option.
 
     \b
     Examples:
@@ -54,12 +55,23 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
         return
     if spec is None:
         raise click.UsageError("Missing argument 'SPEC'.")
+    from archc.lint import config
     from archc.lint.runner import configured, run
 
+    settings = config.for_spec(spec)  # pyproject.toml's [tool.archc.lint]; the command line wins
     try:  # before loading, so a typo in a rule name fails fast
-        rules = configured(select or None, ignore, _parse_options(options))
+        cli_options = _parse_options(options)
+        merged = {rule: dict(values) for rule, values in settings.options.items()}
+        for rule, values in cli_options.items():
+            merged.setdefault(rule, {}).update(values)
+        rules = configured(list(select) or settings.select, list(ignore) or settings.ignore, merged)
     except ValueError as exc:
+        if settings.file and not (select or ignore or options):
+            from archc.errors import Loc, SpecError
+
+            raise SpecError(f"[tool.archc.lint]: {exc}", Loc(settings.file)) from None
         raise click.BadParameter(str(exc)) from None
+    fail_on = fail_on or settings.fail_on or "info"
     from archc import __version__
     from archc.lint import formats
 

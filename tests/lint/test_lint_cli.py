@@ -261,3 +261,60 @@ def test_sarif_output_passes_microsofts_validator(capsys, tmp_path):
                    check=True, capture_output=True, timeout=300)
     results = json.loads(report.read_text())["runs"][0]["results"]
     assert [r for r in results if r.get("level") == "error"] == []
+
+
+# -- pyproject.toml [tool.archc.lint] ------------------------------------------------------------------------
+
+CONFIGURED = """\
+inputs:
+  x: {shape: [B, T, 16]}
+nodes:
+  keep: {op: dropout, in: x, p: 0.9}
+  act: {op: relu}
+  act2: {op: gelu}
+outputs: [act2]
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project folder with a spec one level below its pyproject.toml (found by walking up)."""
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "model.yaml"
+    spec.write_text(CONFIGURED)
+
+    def configure(text: str) -> str:
+        (tmp_path / "pyproject.toml").write_text(text)
+        return str(spec)
+
+    return configure
+
+
+def test_pyproject_settings_apply_and_the_command_line_wins(capsys, project):
+    spec = project('[project]\nname = "x"\n\n[tool.archc.lint]\nselect = ["CT"]\nfail-on = "error"\n\n'
+                   '[tool.archc.lint.options]\nCT001 = {max_rate = 0.95}\n')
+    assert codes_of(capsys, spec) == []  # CT001 allows 0.9 here, EF002 is not selected
+    assert run(capsys, spec, "-o", "CT001.max_rate=0.5")[0] == 0  # found, but fail-on is error
+    assert codes_of(capsys, spec, "-o", "CT001.max_rate=0.5") == ["CT001"]
+    assert run(capsys, spec, "-o", "CT001.max_rate=0.5", "--fail-on", "warning")[0] == 1
+    assert codes_of(capsys, spec, "--select", "EF") == ["EF002"]
+
+
+def test_no_pyproject_section_means_defaults(capsys, project):
+    spec = project('[project]\nname = "x"\n')
+    assert codes_of(capsys, spec) == ["CT001", "EF002"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ('select = "GF"', "select must be a list"),
+    ('selct = ["GF"]', "unknown key 'selct' in [tool.archc.lint] (did you mean 'select'?)"),
+    ('fail-on = "never"', "fail-on must be one of error, warning, info"),
+    ('select = ["XY9"]', "unknown rule selector 'XY9'"),
+    ('options = {GF001 = {min_layer = 3}}', "has no option 'min_layer'"),
+])
+def test_bad_pyproject_settings_are_one_line_at_the_file(capsys, project, table, message):
+    spec = project(f"[tool.archc.lint]\n{table}\n")
+    code, out, err = run(capsys, spec)
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert "pyproject.toml:1:1: " in line and message in line
