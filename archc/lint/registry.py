@@ -13,6 +13,7 @@ from archc.lint.rules.attention_scale_too_large import AttentionScaleTooLarge
 from archc.lint.rules.attention_width_mismatch import AttentionWidthMismatch
 from archc.lint.rules.bottleneck_without_bypass import BottleneckWithoutBypass
 from archc.lint.rules.broadcast_residual_add import BroadcastResidualAdd
+from archc.lint.rules.causal_cross_attention import CausalCrossAttention
 from archc.lint.rules.collapsible_linear_pair import CollapsibleLinearPair
 from archc.lint.rules.dense_fan_in import DenseFanIn
 from archc.lint.rules.double_activation import DoubleActivation
@@ -55,6 +56,7 @@ RULES: dict[str, type[Rule]] = {
     "AL008": PositionTableTooShort,
     "AL009": BottleneckWithoutBypass,
     "AL010": ReluOnBottleneck,
+    "AL011": CausalCrossAttention,
     "CT001": DropoutAsKeepProbability,
     "CT002": AttentionScaleTooLarge,
     "CT003": AttentionReadsRawStream,
