@@ -45,6 +45,7 @@ class Context:
         self.index = {key: i for i, key in enumerate(ir.graph.nodes)}  # topological order
         self.outputs = {key: name for name, (key, _port) in ir.info["outputs"].items()}
         self._residuals: dict[str, Residual | None] = {}
+        self.suppressions = None  # the run's suppression comments and their use, for unused-suppression
         self._nodes = list(ir.nodes())  # rules walk the nodes many times: one list, one dict, one index by op
         self._by_key = {n.key: n for n in self._nodes}
         self._by_op: dict[str, list[Node]] = {}

@@ -33,6 +33,7 @@ PRINCIPLES = {
     "manifold": "MF",
     "hierarchy": "HR",
     "systems": "SY",
+    "lint-hygiene": "LN",  # about the lint setup itself: suppressions that no longer suppress anything
 }
 #: the seed's failure modes (section 4) a rule can point to
 ANTI_PATTERNS = ("overconnected-mesh", "information-choking", "semantic-drift", "gradient-collapse",

@@ -35,6 +35,7 @@ from archc.lint.rules.unbypassed_deep_chain import UnbypassedDeepChain
 from archc.lint.rules.unprojected_width_change import UnprojectedWidthChange
 from archc.lint.rules.unreachable_parameters import UnreachableParameters
 from archc.lint.rules.unrolled_repeat import UnrolledRepeat
+from archc.lint.rules.unused_suppression import UnusedSuppression
 from archc.lint.rules.vocab_not_padded import VocabNotPadded
 from archc.lint.rules.width_not_tile_multiple import WidthNotTileMultiple
 from archc.lint.rules.zero_init_dead_pair import ZeroInitDeadPair
@@ -70,4 +71,5 @@ RULES: dict[str, type[Rule]] = {
     "SY002": WidthNotTileMultiple,
     "SY003": VocabNotPadded,
     "SY004": TensorParallelIndivisible,
+    "LN001": UnusedSuppression,  # keep last: the runner runs it after the others
 }

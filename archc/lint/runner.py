@@ -20,6 +20,8 @@ from archc.lint.registry import RULES
 from archc.lint.selection import selected
 from archc.lint.suppress import Comments
 
+UNUSED_SUPPRESSION = "LN001"  # runs last: it reports what the other rules' suppressions did not hide
+
 
 def lint(spec_or_ir, select=None, ignore=None, options: dict | None = None) -> list[Finding]:
     """Lint a model; the findings, sorted by location.
@@ -45,7 +47,15 @@ def run(ir: IR, rules: dict[str, Rule]) -> list[Finding]:
     comments = Comments()
     findings: list[Finding] = []
     for code, rule in rules.items():
-        findings.extend(_once_per_repeat(ctx, code, rule, comments))
+        if code != UNUSED_SUPPRESSION:
+            findings.extend(_once_per_repeat(ctx, code, rule, comments))
+    if UNUSED_SUPPRESSION in rules:
+        # whether a suppression is used depends on every rule, selected or not: run the others unreported
+        for code, cls in RULES.items():
+            if code not in rules and code != UNUSED_SUPPRESSION:
+                _once_per_repeat(ctx, code, cls(), comments)
+        ctx.suppressions = comments
+        findings.extend(_once_per_repeat(ctx, UNUSED_SUPPRESSION, rules[UNUSED_SUPPRESSION], comments))
     return sorted(findings, key=lambda f: (display_path(f.loc.file), f.loc.line, f.loc.col, f.code, f.scope))
 
 
@@ -86,6 +96,7 @@ def _once_per_repeat(ctx: Context, code: str, rule: Rule, comments: Comments) ->
         suppressed = comments.at(v.loc.file, v.loc.line)
         if suppressed is not None and (code in suppressed.rules or rule.name in suppressed.rules):
             if suppressed.reason:
+                comments.used.add((v.loc.file, v.loc.line, code))
                 continue
             more += f"; the suppression on this line is not honoured without a reason: ignore[{code}] why"
         out.append(Finding(code, rule.name, rule.severity, rule.principle, rule.anti_pattern, v.scope, v.loc,
