@@ -33,7 +33,8 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
     summary line. A finding is suppressed by a comment on its line naming the rule and the reason:
     # lint: ignore[SY003] the vocabulary as released. Settings (select, ignore, fail-on, options) can live in
     the nearest pyproject.toml under [tool.archc.lint]; the command line wins. Exit status: 0 when clean
-    (at --fail-on's level), 1 when something is found, 2 for a bad spec or a bad option.
+    (at --fail-on's level), 1 when something is found, 2 for a bad spec or a bad option. Several spec paths
+    may be given (as pre-commit does); the overrides apply to each.
 
     \b
     Examples:
@@ -43,6 +44,7 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
       archc lint model.yaml -o GF001.min_layers=6 --format json | jq '.[].code'
       archc lint model.yaml --format sarif > lint.sarif
       archc lint model.yaml --fail-on warning --statistics
+      archc lint specs/*.yaml
       archc rule post-norm-deep-stack
     """
     from archc.lint.registry import RULES
@@ -55,14 +57,54 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
         return
     if spec is None:
         raise click.UsageError("Missing argument 'SPEC'.")
-    from archc.lint import config
-    from archc.lint.runner import configured, run
+    from archc import __version__
+    from archc.lint import formats
 
-    settings = config.for_spec(spec)  # pyproject.toml's [tool.archc.lint]; the command line wins
+    # more spec paths may follow the first (pre-commit passes every changed file): an override has an '=' or
+    # starts with ~ or +, a path ends in .yaml or .yml
+    specs = [spec] + [o for o in overrides if _is_spec_path(o)]
+    overrides = [o for o in overrides if not _is_spec_path(o)]
+    findings, selected, failing = [], {}, False
+    for path in specs:
+        rules, level = _settings(path, select, ignore, options, fail_on)
+        found = _run(path, overrides, rules)
+        findings += found
+        selected.update(rules)
+        worst = SEVERITY_ORDER.index(level)
+        failing |= any(SEVERITY_ORDER.index(f.severity) <= worst for f in found)
+    if statistics:
+        if findings:
+            _echo(formats.statistics(findings))
+        _echo(_summary(findings))
+    elif fmt_ == "json":
+        _echo(formats.to_json(findings))
+    elif fmt_ == "sarif":
+        _echo(formats.to_sarif(findings, {c: RULES[c] for c in RULES if c in selected}, __version__))
+    elif fmt_ == "github":
+        if findings:
+            _echo(formats.to_github(findings))
+    else:
+        for finding in findings:
+            _echo(str(finding) + (f"\n  help: {finding.fix}" if finding.fix else ""))
+        _echo(_summary(findings))
+    if failing:
+        exit_with(1)
+
+
+def _is_spec_path(text: str) -> bool:
+    return "=" not in text and not text.startswith(("~", "+")) and text.endswith((".yaml", ".yml"))
+
+
+def _settings(spec: str, select, ignore, options, fail_on) -> tuple[dict, str]:
+    """The configured rules and the --fail-on level for ``spec``: its pyproject.toml's [tool.archc.lint],
+    the command line winning."""
+    from archc.lint import config
+    from archc.lint.runner import configured
+
+    settings = config.for_spec(spec)
     try:  # before loading, so a typo in a rule name fails fast
-        cli_options = _parse_options(options)
         merged = {rule: dict(values) for rule, values in settings.options.items()}
-        for rule, values in cli_options.items():
+        for rule, values in _parse_options(options).items():
             merged.setdefault(rule, {}).update(values)
         rules = configured(list(select) or settings.select, list(ignore) or settings.ignore, merged)
     except ValueError as exc:
@@ -71,29 +113,13 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
 
             raise SpecError(f"[tool.archc.lint]: {exc}", Loc(settings.file)) from None
         raise click.BadParameter(str(exc)) from None
-    fail_on = fail_on or settings.fail_on or "info"
-    from archc import __version__
-    from archc.lint import formats
+    return rules, fail_on or settings.fail_on or "info"
 
-    findings = run(load(spec, overrides).ir, rules)
-    if statistics:
-        if findings:
-            _echo(formats.statistics(findings))
-        _echo(_summary(findings))
-    elif fmt_ == "json":
-        _echo(formats.to_json(findings))
-    elif fmt_ == "sarif":
-        _echo(formats.to_sarif(findings, {c: RULES[c] for c in rules}, __version__))
-    elif fmt_ == "github":
-        if findings:
-            _echo(formats.to_github(findings))
-    else:
-        for finding in findings:
-            _echo(str(finding) + (f"\n  help: {finding.fix}" if finding.fix else ""))
-        _echo(_summary(findings))
-    worst = SEVERITY_ORDER.index(fail_on)
-    if any(SEVERITY_ORDER.index(f.severity) <= worst for f in findings):
-        exit_with(1)
+
+def _run(spec: str, overrides, rules) -> list:
+    from archc.lint.runner import run
+
+    return run(load(spec, overrides).ir, rules)
 
 
 def _echo(text: str) -> None:

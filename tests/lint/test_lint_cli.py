@@ -318,3 +318,13 @@ def test_bad_pyproject_settings_are_one_line_at_the_file(capsys, project, table,
     assert code == 2 and out == ""
     (line,) = err.splitlines()
     assert "pyproject.toml:1:1: " in line and message in line
+
+
+def test_several_specs_in_one_run_as_pre_commit_passes_them(capsys):
+    code, out, _ = run(capsys, "specs/gpt2.yaml", str(FIXTURES / "dense_fan_in.yaml"), "specs/llama.yaml",
+                       "--format", "json")
+    assert code == 1
+    assert {(f["file"], f["code"]) for f in json.loads(out)} == {("tests/lint/fixtures/dense_fan_in.yaml", "HR001")}
+    assert run(capsys, "specs/gpt2.yaml", "specs/llama.yaml")[:2] == (0, "All checks passed.\n")
+    hook = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    assert "entry: archc lint" in hook and "id: archc-lint" in hook
