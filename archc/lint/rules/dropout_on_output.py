@@ -36,6 +36,10 @@ class DropoutOnOutput(Rule):
       logits: head
     ```
 
+    ## What it does not see
+    Whether an output is consumed by another model that is trained with this one (features for a downstream
+    head); there dropout on the output is the head's input dropout, and the finding can be suppressed.
+
     ## Principle
     Differentiable control: a regulariser must act where something downstream adapts to it.
 

@@ -38,8 +38,9 @@ class OrderBlindAttention(Rule):
     ```
 
     ## What it does not see
-    An input that already carries positions (features computed outside the model) looks order-blind;
-    suppress the finding there with its reason.
+    An input that already carries positions (features computed outside the model) looks order-blind, and
+    set models (Set Transformer, Lee et al. 2019, arXiv:1810.00825) are order-blind on purpose; suppress
+    the finding there with its reason.
 
     ## Principle
     Representational alignment: the representation must carry what the task depends on, here token order.

@@ -12,7 +12,8 @@ class UnrolledRepeat(Rule):
     ## What it does
     Flags a chain of at least `min_uses` consecutive uses of one block (with the same parameters), each
     reading what the previous one gives, written as separate nodes rather than one ``repeat``. The finding
-    points at the first use.
+    points at the first use. Uses that share parameters through ``tie`` (an unrolled recurrent step) are
+    left alone: a ``repeat`` gives each iteration its own parameters.
 
     ## Why is this bad?
     The spec no longer says what the model is: a stack of N identical layers. Changing the depth means
@@ -60,7 +61,9 @@ class UnrolledRepeat(Rule):
     min_uses: int = 3
 
     def check(self, ctx):
-        uses = [i for i in ctx.ir.scopes.instances.values() if i.repeat is None and i.ports_in and i.ports_out]
+        # a use whose nodes share parameters (tie) is an unrolled recurrence: repeat would untie it
+        uses = [i for i in ctx.ir.scopes.instances.values() if i.repeat is None and i.ports_in and i.ports_out
+                and not any(n.tie for n in ctx.members(i.scope))]
         reading = {}
         for inst in uses:
             reading.setdefault((inst.parent, inst.class_key, next(iter(inst.ports_in.values()))[0]), []).append(inst)
