@@ -18,6 +18,9 @@ SEVERITY_ORDER = ("error", "warning", "info")
 @click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default=None,
               help="Exit 1 only for findings of this severity or worse. Default: info (any finding).")
 @click.option("--statistics", is_flag=True, help="Print how many findings each rule has instead of the findings.")
+@click.option("--fix", "fix_", is_flag=True,
+              help="Apply the mechanical fixes (pad the vocabulary, ...) to the YAML, keeping comments and layout; "
+              "then report what is left.")
 @click.option("--select", multiple=True, metavar="RULES",
               help="Rules to run: codes (GF001), prefixes (GF), names or ALL, comma-separated. Default: ALL.")
 @click.option("--ignore", multiple=True, metavar="RULES",
@@ -26,7 +29,7 @@ SEVERITY_ORDER = ("error", "warning", "info")
               help="Set a rule option, e.g. GF001.min_layers=6 (see --explain CODE).")
 @click.option("--explain", metavar="RULE", help="Print a rule's documentation (code or name) and exit.")
 @click.option("--list-rules", is_flag=True, help="List the rules and exit.")
-def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, explain, list_rules):
+def lint(spec, overrides, fmt_, fail_on, statistics, fix_, select, ignore, options, explain, list_rules):
     """Check a spec against design principles and print what violates them.
 
     Findings print as file:line:col: CODE [name] message, each with a help: line saying what to do, then a
@@ -45,6 +48,7 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
       archc lint model.yaml --format sarif > lint.sarif
       archc lint model.yaml --fail-on warning --statistics
       archc lint specs/*.yaml
+      archc lint model.yaml --fix
       archc rule post-norm-deep-stack
     """
     from archc.lint.registry import RULES
@@ -64,10 +68,15 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
     # starts with ~ or +, a path ends in .yaml or .yml
     specs = [spec] + [o for o in overrides if _is_spec_path(o)]
     overrides = [o for o in overrides if not _is_spec_path(o)]
-    findings, selected, failing = [], {}, False
+    findings, selected, failing, fixed = [], {}, False, 0
     for path in specs:
         rules, level = _settings(path, select, ignore, options, fail_on)
         found = _run(path, overrides, rules)
+        if fix_ and any(f.edit for f in found):
+            from archc.lint.fix import apply
+
+            fixed += apply(found)
+            found = _run(path, overrides, rules)  # what is left, at the lines the edits may have moved
         findings += found
         selected.update(rules)
         worst = SEVERITY_ORDER.index(level)
@@ -86,6 +95,8 @@ def lint(spec, overrides, fmt_, fail_on, statistics, select, ignore, options, ex
     else:
         for finding in findings:
             _echo(str(finding) + (f"\n  help: {finding.fix}" if finding.fix else ""))
+        if fix_:
+            _echo(f"Fixed {fixed} finding{'s' * (fixed != 1)}.")
         _echo(_summary(findings))
     if failing:
         exit_with(1)

@@ -100,5 +100,5 @@ def _once_per_repeat(ctx: Context, code: str, rule: Rule, comments: Comments) ->
                 continue
             more += f"; the suppression on this line is not honoured without a reason: ignore[{code}] why"
         out.append(Finding(code, rule.name, rule.severity, rule.principle, rule.anti_pattern, v.scope, v.loc,
-                           v.message + more, v.fix))
+                           v.message + more, v.fix, v.edit))
     return out

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archc.lint.framework import Rule, Violation
+from archc.lint.framework import Edit, Rule, Violation
 
 
 @dataclass
@@ -11,7 +11,7 @@ class CausalCrossAttention(Rule):
 
     ## What it does
     Flags an ``attention`` that reads a memory on its ``kv`` port (cross-attention) while ``causal`` is true,
-    which is the op's default.
+    which is the op's default. Where ``causal: true`` is written, ``archc lint --fix`` makes it false.
 
     ## Why is this bad?
     A causal mask says "position t may not look at positions after t" within one sequence. Between two
@@ -58,4 +58,5 @@ class CausalCrossAttention(Rule):
                 yield Violation(node.key, ctx.loc(node, "causal") if written else ctx.where(node),
                                 f"cross-attention '{node.key}' is causal{'' if written else ' (the default)'}: "
                                 "decoder position t sees only the first t+1 positions of the memory",
-                                "set causal: false on the cross-attention; keep the decoder's self-attention causal")
+                                "set causal: false on the cross-attention; keep the decoder's self-attention causal",
+                                Edit(ctx.loc(node, "causal"), "true", "false") if written else None)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archc.lint.framework import Rule, Violation
+from archc.lint.framework import Edit, Rule, Violation
 
 #: var names read as the declared context length, in order
 CONTEXT_VARS = ("n_ctx", "max_seq_len", "max_position_embeddings", "context_length", "block_size", "seq_len")
@@ -17,7 +17,8 @@ class PositionTableTooShort(Rule):
     ``max_position_embeddings``, ``context_length``, ``block_size``, ``seq_len`` set to an int: the names
     GPT-2, LLaMA, Hugging Face configs and nanoGPT use) and flags every ``learned_position``,
     ``sinusoidal_position`` and ``rope`` node whose ``max_len`` is smaller. Where the spec declares no
-    context length the rule stays silent.
+    context length the rule stays silent. ``archc lint --fix`` writes ``max_len: "${vars.<name>}"`` in place
+    of a number.
 
     ## Why is this bad?
     The generated model refuses (or, indexing the table, crashes on) any sequence longer than ``max_len``, so
@@ -69,4 +70,6 @@ class PositionTableTooShort(Rule):
                 yield Violation(node.key, ctx.loc(node, "max_len"),
                                 f"'{node.key}' has {rows} positions but vars.{var} declares a context of {length}: "
                                 f"sequences longer than {rows} cannot run",
-                                f'set max_len: "${{vars.{var}}}"')
+                                f'set max_len: "${{vars.{var}}}"',
+                                Edit(ctx.loc(node, "max_len"), str(rows), f'"${{vars.{var}}}"')
+                                if "max_len" in node.attr_locs else None)

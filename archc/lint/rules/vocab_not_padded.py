@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from archc.lint.framework import Rule, Violation
+from archc.lint.fix import value_at, value_of_var
+from archc.lint.framework import Edit, Rule, Violation
 
 
 @dataclass
@@ -19,6 +21,9 @@ class VocabNotPadded(Rule):
     on the slow path. Padding the vocabulary with a few unused rows costs almost nothing: nanoGPT pads
     GPT-2's 50,257 to 50,304 (a multiple of 64) and reports the model about 25% faster; Megatron-LM pads to a
     multiple of 128 by default.
+
+    ``archc lint --fix`` pads it: the var the table's size interpolates (which a tied head shares), or the
+    number on the node when no head is tied to it.
 
     ## Example
     ```yaml
@@ -65,4 +70,20 @@ class VocabNotPadded(Rule):
                 yield Violation(node.key, ctx.loc(node, attr),
                                 f"'{node.key}' has {size} rows, not a multiple of {self.multiple}: the vocabulary "
                                 "GEMM runs off the tensor-core tile",
-                                f"pad {attr} to {up} ({up - size} unused rows); the tokenizer never emits them")
+                                f"pad {attr} to {up} ({up - size} unused rows); the tokenizer never emits them",
+                                _edit(ctx, node, attr, size, up))
+
+
+def _edit(ctx, node, attr: str, size: int, up: int) -> Edit | None:
+    """The literal, or the var it interpolates, rewritten to the padded size."""
+    loc = ctx.loc(node, attr)
+    text = value_at(loc)
+    if text.startswith(str(size)):  # a number on the node: only when no head repeats it through a tie
+        tied = any(n.tie == node.key for n in ctx.by_op("linear"))
+        return None if tied else Edit(loc, str(size), str(up))
+    match = re.match(r"""["']?\$\{vars\.(\w+)\}""", text)
+    found = value_of_var(ctx.info["spec"].get("file", loc.file), match.group(1)) if match else None
+    if found is not None and found[1] == str(size):
+        return Edit(found[0], found[1], str(up))
+    return None
+
