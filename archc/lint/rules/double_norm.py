@@ -42,8 +42,7 @@ class DoubleNorm(Rule):
     ## Evidence
     Ba, Kiros, Hinton 2016 (LayerNorm, arXiv:1607.06450), section 3: the output of a LayerNorm has zero mean
     and unit variance over the features, so normalising it again changes it only through the learned
-    gain and bias; Zhang and Sennrich 2019 (RMSNorm, arXiv:1910.07467), section 4, likewise for the root
-    mean square.
+    gain and bias; Zhang and Sennrich 2019 (RMSNorm, arXiv:1910.07467) likewise for the root mean square.
 
     ## References
     - Ba, Kiros, Hinton 2016, "Layer Normalization", arXiv:1607.06450.

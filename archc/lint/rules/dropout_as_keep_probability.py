@@ -15,7 +15,7 @@ class DropoutAsKeepProbability(Rule):
     ## Why is this bad?
     In archc, as in PyTorch's ``nn.Dropout``, ``p`` is the probability of *zeroing* an element. TensorFlow 1's
     ``tf.nn.dropout`` took ``keep_prob``, the opposite, and papers often quote the retention probability
-    (Srivastava et al. 2014 retain 0.5 of hidden units and 0.8 of inputs). Written as ``p: 0.9``, a keep
+    (Srivastava et al. 2014 retain 0.5 to 0.8 of hidden units). Written as ``p: 0.9``, a keep
     probability of 0.9 drops 90% of the activations in training, and the survivors are scaled by 10: the
     model trains on noise and behaves differently at evaluation.
 
@@ -38,8 +38,8 @@ class DropoutAsKeepProbability(Rule):
 
     ## Evidence
     Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov 2014 (https://jmlr.org/papers/v15/srivastava14a.html),
-    section 6: retention probability p = 0.5 for hidden units and 0.8 for inputs, i.e. drop rates of 0.5
-    and 0.2. PyTorch's ``nn.Dropout`` (https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html):
+    appendix A.4: "Typical values of p for hidden units are in the range 0.5 to 0.8", p being the
+    probability of retaining a unit, and 0.8 for real-valued inputs: drop rates of 0.2 to 0.5. PyTorch's ``nn.Dropout`` (https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html):
     "p: probability of an element to be zeroed". Radford et al. 2019 (GPT-2) and Devlin et al. 2019 (BERT,
     arXiv:1810.04805) drop 0.1.
 

@@ -47,7 +47,8 @@ class InitGainTooLarge(Rule):
 
     ## Evidence
     He, Zhang, Ren, Sun 2015 (arXiv:1502.01852), equation 10: std = sqrt(2 / fan_in) keeps the variance of
-    ReLU networks constant, a gain of sqrt(2); with a larger std a 30-layer network's signal explodes.
+    ReLU networks constant, a gain of sqrt(2); figure 3: a 30-layer network converges with it and stalls
+    with Xavier's init, which differs from it by a constant factor per layer.
     Glorot and Bengio 2010 (https://proceedings.mlr.press/v9/glorot10a.html): variance 2 / (fan_in + fan_out).
     Radford et al. 2019 (GPT-2) and Touvron et al. 2023 (LLaMA, arXiv:2302.13971) use std 0.02.
 

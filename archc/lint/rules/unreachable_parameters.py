@@ -43,8 +43,8 @@ class UnreachableParameters(Rule):
     PyTorch, ``DistributedDataParallel``
     (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html):
     parameters that do not take part in producing the loss must be declared with
-    ``find_unused_parameters=True``, which "adds overhead" by traversing the autograd graph every
-    iteration. NeuraLint (Nikanjam et al. 2022, arXiv:2105.08095) reports disconnected layers as a
+    ``find_unused_parameters=True``, which traverses the autograd graph after every forward pass to find
+    them. NeuraLint (Nikanjam et al. 2022, arXiv:2105.08095) reports disconnected layers as a
     structural fault.
 
     ## References

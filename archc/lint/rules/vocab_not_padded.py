@@ -16,11 +16,11 @@ class VocabNotPadded(Rule):
     The output head of a language model has the same size, so the one finding covers both.
 
     ## Why is this bad?
-    The output head is usually the model's largest single GEMM (GPT-2 small: 50257 x 768, a third of its
-    FLOPs per token at T = 1024), and a vocabulary one short of a tile multiple makes the whole of it run
-    on the slow path. Padding the vocabulary with a few unused rows costs almost nothing: nanoGPT pads
-    GPT-2's 50,257 to 50,304 (a multiple of 64) and reports the model about 25% faster; Megatron-LM pads to a
-    multiple of 128 by default.
+    The output head is usually the model's largest single GEMM (GPT-2 small: 50257 x 768, 27% of its FLOPs per token
+    at T = 1024), and a size off the tile leaves part of every tile idle; an odd size like 50,257 also misses the
+    alignment that the fastest tensor-core kernels need. Padding the vocabulary with a few unused rows costs almost
+    nothing: nanoGPT pads GPT-2's 50,257 to 50,304 (a multiple of 64) for efficiency; Megatron-LM pads to a multiple
+    of 128 by default.
 
     ``archc lint --fix`` pads it: the var the table's size interpolates (which a tied head shares), or the
     number on the node when no head is tied to it.
