@@ -43,6 +43,39 @@ def apply(findings: list[Finding]) -> int:
     return applied
 
 
+def final_norm_edit(ctx, stack) -> Edit | None:
+    """A line ``ln_f: {block: norm}`` right after a top-level stack, when the one node that reads the stack is
+    the next line of the spec and takes its input implicitly (no ``in:``), and the spec has a ``norm`` block."""
+    readers = list(ctx.successors(stack.output))
+    loc = stack.last_loc
+    if len(readers) != 1 or loc is None or "." in stack.last or not _has_block(ctx, "norm"):
+        return None
+    reader = ctx.node(readers[0])
+    lines = _lines(loc.file)
+    if reader.parent or reader.loc.file != loc.file or reader.loc.line != loc.line + 1 or loc.line >= len(lines):
+        return None
+    here, after = lines[loc.line - 1], lines[loc.line]
+    if not (after.rstrip().endswith("}") and "{" in after) or re.search(r"[{,]\s*in\s*:", after):
+        return None  # a block-style node, or one that names its input: inserting a norm would not rewire it
+    # one name per stack, so that fixing several stacks of one file gives distinct keys
+    single = sum(s.kind == stack.kind for s in ctx.stacks.values()) == 1
+    name = next(n for n in (("ln_f",) if single else ()) + (f"{stack.last}_norm", f"{stack.last}_final_norm")
+                if n not in ctx.index)
+    indent = here[:len(here) - len(here.lstrip())]
+    return Edit(Loc(loc.file, loc.line + 1, 1), "", f"{indent}{name}: {{block: norm}}\n")
+
+
+def _has_block(ctx, name: str) -> bool:
+    return any(c.block == name for c in ctx.ir.scopes.classes.values())
+
+
+def _lines(file: str) -> list[str]:
+    try:
+        return Path(file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+
+
 def value_at(loc: Loc) -> str:
     """The text from ``loc`` to the end of its line, past a ``key:`` written there (where attributes point)."""
     try:

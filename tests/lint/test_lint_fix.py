@@ -73,3 +73,26 @@ def test_fix_on_a_clean_spec_changes_nothing(capsys, tmp_path, name):
     before = path.read_text()
     assert fix(capsys, path)[0] == 0
     assert path.read_text() == before
+
+
+def test_fix_adds_the_final_norm_where_the_head_reads_the_stack_implicitly(capsys, tmp_path):
+    path = tmp_path / "gpt.yaml"
+    shutil.copy(CORPUS / "gpt_missing_ln_f.bad.yaml", path)
+    before = path.read_text().splitlines()
+    code, out = fix(capsys, path)
+    after = path.read_text().splitlines()
+    assert code == 0 and out.splitlines() == ["Fixed 1 finding.", "All checks passed."]
+    at = after.index("  ln_f: {block: norm}")
+    assert after[:at] + after[at + 1:] == before and after[at - 1].startswith("  h: {block: layer")
+
+
+def test_fix_names_each_final_norm_after_its_stack_and_skips_forks(capsys, tmp_path):
+    path = tmp_path / "stacks.yaml"
+    shutil.copy(FIXTURES / "missing_final_norm.yaml", path)
+    code, out = fix(capsys, path)
+    text = path.read_text()
+    assert code == 1 and "Fixed 3 findings." in out
+    for name in ("no_final_norm", "fourth_norm", "stages_norm"):
+        assert f"\n  {name}: {{block: norm}}\n" in text
+    # 'bare' is itself an output and 'side' feeds two nodes: no single place for the norm, so no edit
+    assert sorted(f.scope for f in lint(path, select="GF002")) == ["bare", "side"]
