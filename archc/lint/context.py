@@ -48,6 +48,7 @@ class Context:
         self.suppressions = None  # the run's suppression comments and their use, for unused-suppression
         self._nodes = list(ir.nodes())  # rules walk the nodes many times: one list, one dict, one index by op
         self._by_key = {n.key: n for n in self._nodes}
+        self._succ: dict[str, list[str]] = {}
         self._by_op: dict[str, list[Node]] = {}
         for n in self._nodes:
             self._by_op.setdefault(n.op, []).append(n)
@@ -67,15 +68,19 @@ class Context:
             return self._by_op.get(ops[0], [])
         return sorted((n for op in ops for n in self._by_op.get(op, ())), key=lambda n: self.index[n.key])
 
-    def successors(self, key: str):
-        return self.ir.graph.successors(key)
+    def successors(self, key: str) -> list[str]:
+        """Keys of the nodes that read ``key`` (each once, in graph order)."""
+        found = self._succ.get(key)
+        if found is None:
+            found = self._succ[key] = list(self.ir.graph.successors(key))
+        return found
 
     def is_norm(self, node: Node | str) -> bool:
         node = self.node(node) if isinstance(node, str) else node
         return OPS[node.op].category == "norm"
 
     def shape(self, key: str, port: str = "out") -> tuple:
-        return tuple(self.ir.shape_of(key, port))
+        return tuple(self._by_key[key].meta["shapes"][port])
 
     def width(self, key: str, port: str = "out"):
         """The feature (last) axis of a value, an int or a symbol; None for a scalar."""
