@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from archc.cli.common import exit_with, load, overrides_argument
@@ -14,8 +12,15 @@ SEVERITY_ORDER = ("error", "warning", "info")
 @click.command()
 @click.argument("spec", required=False, type=click.Path())
 @overrides_argument
-@click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format; json is a list of findings for scripts.")
+@click.option("--format", "fmt_", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format: json (a list of findings for scripts), sarif (SARIF 2.1.0 for "
+              "code scanning), github (workflow annotations).")
+@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default=None,
+              help="Exit 1 only for findings of this severity or worse. Default: info (any finding).")
+@click.option("--statistics", is_flag=True, help="Print how many findings each rule has instead of the findings.")
+@click.option("--fix", "fix_", is_flag=True,
+              help="Apply the mechanical fixes (pad the vocabulary, ...) to the YAML, keeping comments and layout; "
+              "then report what is left.")
 @click.option("--select", multiple=True, metavar="RULES",
               help="Rules to run: codes (GF001), prefixes (GF), names or ALL, comma-separated. Default: ALL.")
 @click.option("--ignore", multiple=True, metavar="RULES",
@@ -24,11 +29,15 @@ SEVERITY_ORDER = ("error", "warning", "info")
               help="Set a rule option, e.g. GF001.min_layers=6 (see --explain CODE).")
 @click.option("--explain", metavar="RULE", help="Print a rule's documentation (code or name) and exit.")
 @click.option("--list-rules", is_flag=True, help="List the rules and exit.")
-def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
+def lint(spec, overrides, fmt_, fail_on, statistics, fix_, select, ignore, options, explain, list_rules):
     """Check a spec against design principles and print what violates them.
 
-    Findings print as file:line:col: CODE [name] message, then a summary line. Exit status: 0 when clean,
-    1 when anything is found, 2 for a bad spec or a bad option.
+    Findings print as file:line:col: CODE [name] message, each with a help: line saying what to do, then a
+    summary line. A finding is suppressed by a comment on its line naming the rule and the reason:
+    # lint: ignore[SY003] the vocabulary as released. Settings (select, ignore, fail-on, options) can live in
+    the nearest pyproject.toml under [tool.archc.lint]; the command line wins. Exit status: 0 when clean
+    (at --fail-on's level), 1 when something is found, 2 for a bad spec or a bad option. Several spec paths
+    may be given (as pre-commit does); the overrides apply to each.
 
     \b
     Examples:
@@ -36,34 +45,97 @@ def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
       archc lint specs/llama.yaml vars.n_layers=48 norm=layernorm
       archc lint model.yaml --select GF --ignore GF002
       archc lint model.yaml -o GF001.min_layers=6 --format json | jq '.[].code'
-      archc lint --explain post-norm-deep-stack
+      archc lint model.yaml --format sarif > lint.sarif
+      archc lint model.yaml --fail-on warning --statistics
+      archc lint specs/*.yaml
+      archc lint model.yaml --fix
+      archc rule post-norm-deep-stack
     """
     from archc.lint.registry import RULES
 
     if list_rules:
-        for code, cls in RULES.items():
-            click.echo(f"{code}  {cls.name:<28} {cls.severity:<8} {cls.principle:<14} {cls.anti_pattern or '-'}")
+        _echo(rule_table(RULES))
         return
     if explain:
-        click.echo(_explain(RULES, explain))
+        _echo(rule_page(RULES, explain, "--explain"))
         return
     if spec is None:
         raise click.UsageError("Missing argument 'SPEC'.")
-    from archc.lint.runner import configured, run
+    from archc import __version__
+    from archc.lint import formats
 
-    try:  # before loading, so a typo in a rule name fails fast
-        rules = configured(select or None, ignore, _parse_options(options))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    findings = run(load(spec, overrides).ir, rules)
-    if fmt_ == "json":
-        click.echo(json.dumps([f.to_json() for f in findings], indent=2))
+    # more spec paths may follow the first (pre-commit passes every changed file): an override has an '=' or
+    # starts with ~ or +, a path ends in .yaml or .yml
+    specs = [spec] + [o for o in overrides if _is_spec_path(o)]
+    overrides = [o for o in overrides if not _is_spec_path(o)]
+    findings, selected, failing, fixed = [], {}, False, 0
+    for path in specs:
+        rules, level = _settings(path, select, ignore, options, fail_on)
+        found = _run(path, overrides, rules)
+        if fix_ and any(f.edit for f in found):
+            from archc.lint.fix import apply
+
+            fixed += apply(found)
+            found = _run(path, overrides, rules)  # what is left, at the lines the edits may have moved
+        findings += found
+        selected.update(rules)
+        worst = SEVERITY_ORDER.index(level)
+        failing |= any(SEVERITY_ORDER.index(f.severity) <= worst for f in found)
+    if statistics:
+        if findings:
+            _echo(formats.statistics(findings))
+        _echo(_summary(findings))
+    elif fmt_ == "json":
+        _echo(formats.to_json(findings))
+    elif fmt_ == "sarif":
+        _echo(formats.to_sarif(findings, {c: RULES[c] for c in RULES if c in selected}, __version__))
+    elif fmt_ == "github":
+        if findings:
+            _echo(formats.to_github(findings))
     else:
         for finding in findings:
-            click.echo(str(finding))
-        click.echo(_summary(findings))
-    if findings:
+            _echo(str(finding) + (f"\n  help: {finding.fix}" if finding.fix else ""))
+        if fix_:
+            _echo(f"Fixed {fixed} finding{'s' * (fixed != 1)}.")
+        _echo(_summary(findings))
+    if failing:
         exit_with(1)
+
+
+def _is_spec_path(text: str) -> bool:
+    return "=" not in text and not text.startswith(("~", "+")) and text.endswith((".yaml", ".yml"))
+
+
+def _settings(spec: str, select, ignore, options, fail_on) -> tuple[dict, str]:
+    """The configured rules and the --fail-on level for ``spec``: its pyproject.toml's [tool.archc.lint],
+    the command line winning."""
+    from archc.lint import config
+    from archc.lint.runner import configured
+
+    settings = config.for_spec(spec)
+    try:  # before loading, so a typo in a rule name fails fast
+        merged = {rule: dict(values) for rule, values in settings.options.items()}
+        for rule, values in _parse_options(options).items():
+            merged.setdefault(rule, {}).update(values)
+        rules = configured(list(select) or settings.select, list(ignore) or settings.ignore, merged)
+    except ValueError as exc:
+        if settings.file and not (select or ignore or options):
+            from archc.errors import Loc, SpecError
+
+            raise SpecError(f"[tool.archc.lint]: {exc}", Loc(settings.file)) from None
+        raise click.BadParameter(str(exc)) from None
+    return rules, fail_on or settings.fail_on or "info"
+
+
+def _run(spec: str, overrides, rules) -> list:
+    from archc.lint.runner import run
+
+    return run(load(spec, overrides).ir, rules)
+
+
+def _echo(text: str) -> None:
+    """Every line ``archc lint`` and ``archc rule`` print goes through here."""
+    click.echo(text)
 
 
 def _parse_options(texts) -> dict:
@@ -88,13 +160,20 @@ def _summary(findings) -> str:
     return f"Found {len(findings)} finding{'s' if len(findings) > 1 else ''} ({parts})."
 
 
-def _explain(rules, selector: str) -> str:
+def rule_table(rules) -> str:
+    """One line per rule: code, name, severity, principle, anti-pattern."""
+    return "\n".join(f"{code}  {cls.name:<28} {cls.severity:<8} {cls.principle:<14} {cls.anti_pattern or '-'}"
+                     for code, cls in rules.items())
+
+
+def rule_page(rules, selector: str, param_hint: str) -> str:
+    """A rule's documentation page, found by code or name; a usage error (exit 2) for an unknown rule."""
     import inspect
 
     by_name = {cls.name: code for code, cls in rules.items()}
     code = selector.upper() if selector.upper() in rules else by_name.get(selector)
     if code is None:
-        raise click.BadParameter(f"no rule '{selector}'; see --list-rules", param_hint="--explain")
+        raise click.BadParameter(f"no rule '{selector}'; see archc rule --all", param_hint=param_hint)
     cls = rules[code]
     options = ", ".join(f"{k}={v!r}" for k, v in cls.options().items()) or "none"
     head = (f"{code} {cls.name}\n\nseverity: {cls.severity}; principle: {cls.principle}; anti-pattern: "

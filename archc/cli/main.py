@@ -14,6 +14,7 @@ from archc import __version__
 COMMANDS = {
     "show": "archc.cli.show:show",
     "lint": "archc.cli.lint:lint",
+    "rule": "archc.cli.rule:rule",
     "build": "archc.cli.build:build",
     "graph": "archc.cli.graph:graph",
     "ir": "archc.cli.ir:ir",
@@ -25,6 +26,7 @@ COMMANDS = {
 SHORT_HELP = {
     "show": "Table of scopes, shapes, parameters and FLOPs.",
     "lint": "Check a spec against design principles.",
+    "rule": "A lint rule's documentation, or every rule.",
     "build": "Generate standalone PyTorch source.",
     "graph": "Draw the architecture (.dot, .svg, .png).",
     "ir": "Write the IR as JSON.",

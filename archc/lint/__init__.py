@@ -10,6 +10,13 @@ Python API::
 ``lint`` takes a spec path, a loaded :class:`~archc.pipeline.Spec` or an :class:`~archc.ir.graph.IR` and
 returns :class:`Finding`\\ s sorted by location.
 
+Rules read shared analyses through the :class:`~archc.lint.context.Context`: residual joins (``residual.py``),
+stacks however written (``stacks.py``), gradient depth (``paths.py``), what values mean (``values.py``), init
+scales (``inits.py``). A finding is suppressed by a ``# lint: ignore[CODE] reason`` comment on its line
+(``suppress.py``); settings come from ``[tool.archc.lint]`` in pyproject.toml (``config.py``); ``formats.py``
+renders JSON, SARIF and GitHub annotations, ``fix.py`` applies mechanical fixes, ``docs.py`` writes
+``docs/rules.md``.
+
 Adding a rule: write ``archc/lint/rules/<name>.py`` with one :class:`Rule` dataclass (its docstring is its
 documentation page, its fields its options), add one line to ``registry.py``, and add
 ``tests/lint/fixtures/<name>.yaml`` with violating cases marked ``# expect: CODE scope`` and clean cases

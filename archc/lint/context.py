@@ -16,8 +16,13 @@ residual join
     an ``add`` in which one operand (the shortcut) carries a value another operand (the branch) was computed
     from: ``x + f(x)``; see :mod:`archc.lint.residual`.
 stack
-    a ``repeat`` group of residual blocks with norms, classified Pre-Norm or Post-Norm; see
-    :mod:`archc.lint.stacks`.
+    a chain of residual blocks with norms, classified Pre-Norm or Post-Norm, however it is written (one
+    ``repeat``, several, block uses written out); see :mod:`archc.lint.stacks`.
+gradient depth
+    the fewest layers a gradient crosses from the outputs to a node; see :mod:`archc.lint.paths`.
+origin, readers, transparent op
+    a value's producer and consumers once ops that do not change its meaning are skipped; see
+    :mod:`archc.lint.values`.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from functools import cached_property
 
 from archc.errors import Loc
 from archc.ir.graph import IR, Node
+from archc.lint import values
+from archc.lint.paths import GradientPaths, gradient_paths
 from archc.lint.residual import Residual, find_residual
-from archc.lint.stacks import Stack, classify
+from archc.lint.stacks import Stack, find_stacks
 from archc.ops.registry import OPS
 
 
@@ -38,29 +45,53 @@ class Context:
         self.index = {key: i for i, key in enumerate(ir.graph.nodes)}  # topological order
         self.outputs = {key: name for name, (key, _port) in ir.info["outputs"].items()}
         self._residuals: dict[str, Residual | None] = {}
+        self.suppressions = None  # the run's suppression comments and their use, for unused-suppression
+        self._nodes = list(ir.nodes())  # rules walk the nodes many times: one list, one dict, one index by op
+        self._by_key = {n.key: n for n in self._nodes}
+        self._succ: dict[str, list[str]] = {}
+        self._by_op: dict[str, list[Node]] = {}
+        for n in self._nodes:
+            self._by_op.setdefault(n.op, []).append(n)
 
     # -- nodes -------------------------------------------------------------------------------------------
 
     def node(self, key: str) -> Node:
-        return self.ir.node(key)
+        return self._by_key[key]
 
-    def nodes(self):
-        return self.ir.nodes()
+    def nodes(self) -> list[Node]:
+        """Every node, in topological order."""
+        return self._nodes
 
-    def successors(self, key: str):
-        return self.ir.graph.successors(key)
+    def by_op(self, *ops: str) -> list[Node]:
+        """The nodes of the given ops, in topological order."""
+        if len(ops) == 1:
+            return self._by_op.get(ops[0], [])
+        return sorted((n for op in ops for n in self._by_op.get(op, ())), key=lambda n: self.index[n.key])
+
+    def successors(self, key: str) -> list[str]:
+        """Keys of the nodes that read ``key`` (each once, in graph order)."""
+        found = self._succ.get(key)
+        if found is None:
+            found = self._succ[key] = list(self.ir.graph.successors(key))
+        return found
 
     def is_norm(self, node: Node | str) -> bool:
         node = self.node(node) if isinstance(node, str) else node
         return OPS[node.op].category == "norm"
 
     def shape(self, key: str, port: str = "out") -> tuple:
-        return tuple(self.ir.shape_of(key, port))
+        return tuple(self._by_key[key].meta["shapes"][port])
 
     def width(self, key: str, port: str = "out"):
         """The feature (last) axis of a value, an int or a symbol; None for a scalar."""
         shape = self.shape(key, port)
         return shape[-1] if shape else None
+
+    def where(self, node: Node) -> Loc:
+        """Where a finding about ``node`` points: the use of a single-node block (``ln_f: {block: norm}``), not
+        the node inside the block's file that every use shares; else the node itself."""
+        inst = self.ir.scopes.instances.get(node.key)
+        return inst.loc if inst is not None and inst.alias else node.loc
 
     def loc(self, node: Node, attr: str | None = None) -> Loc:
         """Where the spec writes ``node`` (or its attribute ``attr`` when it is written out)."""
@@ -120,10 +151,47 @@ class Context:
 
     @cached_property
     def stacks(self) -> dict[str, Stack]:
-        """Repeat group scope -> its :class:`~archc.lint.stacks.Stack`, for groups of residual blocks with norms."""
-        found = {}
-        for group in self.ir.scopes.repeats:
-            stack = classify(self, group)
-            if stack is not None:
-                found[group] = stack
-        return found
+        """Where a stack starts (its first repeat group or block use) -> its :class:`~archc.lint.stacks.Stack`."""
+        return find_stacks(self)
+
+    @cached_property
+    def residuals(self) -> list[Residual]:
+        """Every residual join of the model, in topological order."""
+        return [r for r in (self.residual(n) for n in self.nodes() if n.op == "add") if r is not None]
+
+    @cached_property
+    def on_branch(self) -> frozenset[str]:
+        """Keys of the nodes on some residual branch: a skip path goes around them."""
+        return frozenset().union(*(r.branch_nodes for r in self.residuals))
+
+    @cached_property
+    def gradient(self) -> GradientPaths:
+        """Gradient depth of every node that reaches an output; see :mod:`archc.lint.paths`."""
+        return gradient_paths(self)
+
+    @cached_property
+    def positioned(self) -> frozenset[str]:
+        """Keys of the nodes whose value carries position information; see :mod:`archc.lint.values`."""
+        return values.positioned(self)
+
+    def origin(self, key: str) -> Node:
+        """The producer of ``key``'s value, transparent ops (dropout, reshape...) walked back through."""
+        return self.node(values.origin(self, key))
+
+    def readers(self, key: str) -> list[Node]:
+        """The consumers of ``key``'s value, transparent ops walked forward through."""
+        return values.readers(self, key)
+
+    def input_origin(self, node: Node, port: str = "x") -> Node | None:
+        """The origin of what ``node`` reads on ``port`` (the first source of a variadic port), or None."""
+        src = next((s for p, s, _ in node.inputs if p == port), None)
+        return None if src is None else self.origin(src)
+
+    def declared_var(self, names) -> tuple[str, int] | None:
+        """(name, value) of the first of ``names`` that the spec's ``vars`` sets to an int, or None."""
+        vars_ = self.info.get("vars") or {}
+        for name in names:
+            value = vars_.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return name, value
+        return None

@@ -34,6 +34,7 @@ PRINCIPLES = {
     "manifold": "MF",
     "hierarchy": "HR",
     "systems": "SY",
+    "lint-hygiene": "LN",  # about the lint setup itself: suppressions that no longer suppress anything
 }
 #: failure modes a rule can point to: too many parallel links, a narrow or mismatched projection that loses
 #: information, representations whose meaning shifts between producer and consumer, vanishing or exploding
@@ -46,13 +47,24 @@ DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "P
 
 
 @dataclass(frozen=True, slots=True)
+class Edit:
+    """A mechanical fix: the text ``old`` that starts at ``loc`` becomes ``new`` (``archc lint --fix``)."""
+
+    loc: Loc
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
-    """One problem as a rule sees it: the scope it concerns, the spec location, what is wrong, what to do."""
+    """One problem as a rule sees it: the scope it concerns, the spec location, what is wrong, what to do, and
+    the edit that does it when the fix is mechanical."""
 
     scope: str
     loc: Loc
     message: str
     fix: str
+    edit: Edit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,7 @@ class Finding:
     loc: Loc
     message: str
     fix: str
+    edit: Edit | None = None
 
     def __str__(self) -> str:
         return f"{self.loc}: {self.code} [{self.name}] {self.message}"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archc.lint.fix import final_norm_edit
 from archc.lint.framework import Rule, Violation
 from archc.lint.stacks import PRE
 
@@ -85,11 +86,11 @@ class MissingFinalNorm(Rule):
                 continue
             reported.add(stack.output)
             yield Violation(
-                stack.group, stack.loc,
+                stack.last, stack.last_loc,
                 f"{stack.depth} Pre-Norm blocks reach output '{output}' with no norm after the last block; the "
                 "stream's scale grows with depth",
-                f"add a final norm after the stack, e.g. ln_f: {{block: norm, in: {stack.group.rsplit('.', 1)[-1]}}}"
-                ", as GPT-2 and LLaMA do")
+                f"add a final norm after the stack, e.g. ln_f: {{block: norm, in: {stack.last.rsplit('.', 1)[-1]}}}"
+                ", as GPT-2 and LLaMA do", final_norm_edit(ctx, stack))
 
 
 def _unnormalised_paths(ctx, stacks) -> dict[str, str]:
