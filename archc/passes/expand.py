@@ -11,6 +11,7 @@ OmegaConf resolution, not 1,000.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 
@@ -73,7 +74,9 @@ def check_finite(value, what: str, loc: Loc) -> None:
 def shown(value) -> str:
     """``repr(value)`` for a message, short: Python refuses to print ints of over 4,300 digits."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+        digits = int(math.log10(abs(value)))  # a float: may be one off either way
+        digits += (10 ** (digits + 1) <= abs(value)) - (10**digits > abs(value))
+        return f"an integer of {digits + 1:,} digits"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -235,14 +238,17 @@ class Expander:
             last = list(nodes)[-1]
             ports = [p for p in scope.values[last] if p]
             outputs = {last: last} if "" in scope.values[last] else {f"{last}_{p}": f"{last}.{p}" for p in ports}
-        elif isinstance(outputs, str):
+        paths = {}  # output name -> its path in the spec, for error locations
+        if isinstance(outputs, str):
             outputs = _output_names([outputs], "'outputs'", where)
         elif isinstance(outputs, list):
             outputs = _output_names(outputs, "'outputs'", where)
+            paths = {name: ("outputs", i) for i, name in enumerate(outputs)}
         if not isinstance(outputs, dict) or not outputs:
             raise SpecError("'outputs' must name nodes: {logits: head} or [head]", where)
         for name, ref in outputs.items():
-            loc = self.loc(("outputs", name)) if ("outputs", name) in self.composed.origins else where
+            path = paths.get(name, ("outputs", name))
+            loc = self.loc(path) if path in self.composed.origins else where
             check_name(name, "output name", loc)
             key, port = self.lookup(ref, scope, loc, f"output '{name}'")
             self.ir.info["outputs"][name] = [key, port]
@@ -631,7 +637,16 @@ class Expander:
 
 def expand(composed: Composed) -> IR:
     """Build the IR for a composed spec (see module docstring)."""
-    expander = Expander(composed)
-    ir = expander.run()
+    # CPython's cyclic GC scans every live object at each full collection, and the number of full collections
+    # grows with the objects made: a 99,990-iteration repeat took 4.4 s of CPU with it and 1.6 s without
+    # (linear). Expansion makes no reference cycles of its own (OmegaConf's trees, dropped after resolution,
+    # are collected once it is back on).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        ir = Expander(composed).run()
+    finally:
+        if paused:
+            gc.enable()
     ir.info["spec"] = {"file": composed.file, "overrides": list(composed.overrides), "choices": composed.choices}
     return ir
