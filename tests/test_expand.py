@@ -287,3 +287,46 @@ def test_largest_int64_is_accepted_where_an_int_is_expected(tmp_path):
     # the range check is the int64 range, not something tighter
     ir = load(tmp_path, INPUT + f"nodes:\n  a: {{op: linear, out_features: {2**63 - 1}}}\n").ir
     assert ir.node("a").attrs["out_features"] == 2**63 - 1
+
+
+def test_a_repeat_count_of_hundreds_of_digits_is_a_clean_error(tmp_path):
+    # formatting an int of over 4,300 digits raises ValueError in Python: messages never print one whole
+    err = error(tmp_path, INPUT + "blocks: {b: {nodes: {r: {op: relu}}}}\nnodes:\n"
+                                  f"  l: {{block: b, repeat: {'9' * 4000}}}\n")
+    assert err.message == "repeat (an integer of 4,000 digits) is above archc's limit of 100,000 nodes"
+    assert where(err) == (4, 17)
+
+
+def test_true_is_not_an_int(tmp_path):
+    err = error(tmp_path, INPUT + "nodes:\n  a: {op: linear, out_features: true}\n")
+    assert err.message == "attribute 'out_features' of op 'linear' expects an int, got True"
+
+
+# -- node bodies with nothing to resolve skip OmegaConf (archc/passes/literal.py) ----------------------------
+
+@pytest.mark.parametrize("width", ["${nodes.a.out_features}", "${..a.out_features}", "${${vars.k}.a.out_features}",
+                                   "${vars.d}"])
+def test_interpolations_still_reach_every_node(tmp_path, width):
+    text = ('vars: {d: 6, k: nodes}\n' + INPUT + "nodes:\n  a: {op: linear, out_features: 6}\n"
+            f"  b: {{op: linear, out_features: '{width}'}}\n  c: {{op: relu}}\n")
+    ir = load(tmp_path, text).ir
+    assert ir.node("b").attrs["out_features"] == 6
+    assert [n.key for n in ir.nodes()] == ["x", "a", "b", "c"]
+    assert ir.node("c").inputs == [("x", "b", "out")]
+
+
+def test_expansion_leaves_the_composed_spec_as_it_was(tmp_path):
+    from archc.pipeline import analyse
+    from archc.spec.compose import compose
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(INPUT + "nodes:\n  a: {op: relu}\n  b: {op: tanh}\n")
+    composed = compose(path, [])
+    analyse(composed)
+    assert composed.data["nodes"] == {"a": {"op": "relu"}, "b": {"op": "tanh"}}  # no implicit `in:` filled in
+    assert load_spec(path).ir.node("b").inputs == [("x", "a", "out")]
+
+
+def test_a_missing_value_in_a_node_is_still_refused(tmp_path):
+    err = error(tmp_path, INPUT + "nodes:\n  a: {op: linear, out_features: '???'}\n")
+    assert err.message == "missing value '???': set it in the spec or with an override" and where(err) == (3, 19)

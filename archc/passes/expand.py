@@ -22,6 +22,7 @@ from archc.ir.graph import IR, Node
 from archc.ir.scopes import BlockClass, Instance, Repeat
 from archc.ops.base import REQUIRED, Attr
 from archc.ops.registry import OPS, output_names, unknown_op_message
+from archc.passes.literal import merge_nodes, split_literal_nodes
 from archc.passes.ties import TieRequest, resolve_ties
 from archc.passes.toposort import dependency_order
 from archc.spec.compose import Composed
@@ -183,7 +184,8 @@ class Expander:
             check_name(name, "block name", self.loc(("blocks", name)))
         self.blocks = blocks
         top = {k: v for k, v in data.items() if k != "blocks"}
-        resolved = resolve_tree(top, self.loc)
+        pruned, literal = split_literal_nodes(top)
+        resolved = merge_nodes(resolve_tree(pruned, self.loc), top.get("nodes"), literal)
         for key in ("name", "doc"):
             check_doc(resolved.get(key), f"'{key}' of the spec", self.loc((key,)))
         variables = resolved.get("vars") or {}
@@ -564,8 +566,9 @@ class Expander:
         if count < 1:
             raise SpecError(f"repeat must be at least 1, got {count}", scope.loc(path + ("repeat",)))
         if count > MAX_NODES:
-            raise SpecError(f"repeat {shown(count) if count >= 10**30 else f'{count:,}'} is above archc's limit "
-                            f"of {MAX_NODES:,} nodes", scope.loc(path + ("repeat",)))
+            value = f"({shown(count)})" if count >= 10**30 else f"{count:,}"
+            raise SpecError(f"repeat {value} is above archc's limit of {MAX_NODES:,} nodes",
+                            scope.loc(path + ("repeat",)))
         ports = entry["inputs"]
         spec_in = body["in"]
         if isinstance(spec_in, dict):
