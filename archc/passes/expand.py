@@ -2,8 +2,16 @@
 
 Needs: a composed spec (:class:`archc.spec.compose.Composed`) whose strings passed
 :func:`archc.spec.resolve.check_strings`. Guarantees: every node's op exists, its attributes are complete and
-of the right type, every reference names an existing value, the local graph of every scope is acyclic,
-and nodes are added to the IR in topological order.
+of the right type (ints within int64), every reference names an existing value, the local graph of every
+scope is acyclic, nodes are added to the IR in topological order, and ``Node.tie`` names the node that owns
+the shared weight (archc/passes/ties.py).
+
+References: ``name``, ``name.port``, or a key into a block use or repeat iteration below ``name``
+(``layers.0.moe.probs``, ``enc.q.out``); a single-node block's node is its use (``ln_1.norm`` is ``ln_1``).
+
+Bounded on any input: no recursion over the nodes of a scope (archc/passes/toposort.py), blocks nest at most
+MAX_DEPTH deep, the IR holds at most MAX_NODES nodes, and every step is linear in nodes (a flat scope of
+40,000 nodes expands in about 1 s of CPU, a 99,990-iteration repeat in about 2 s).
 
 Blocks are resolved once per distinct parameter binding (cached), so a 1,000-layer repeat costs one
 OmegaConf resolution, not 1,000.
