@@ -330,3 +330,13 @@ def test_expansion_leaves_the_composed_spec_as_it_was(tmp_path):
 def test_a_missing_value_in_a_node_is_still_refused(tmp_path):
     err = error(tmp_path, INPUT + "nodes:\n  a: {op: linear, out_features: '???'}\n")
     assert err.message == "missing value '???': set it in the spec or with an override" and where(err) == (3, 19)
+
+
+def test_the_schema_accepts_references_into_block_uses():
+    import re
+
+    from archc.schema import spec_schema
+
+    pattern = spec_schema()["$defs"]["reference"]["anyOf"][0]["pattern"]
+    assert all(re.search(pattern, r) for r in ("head", "split.0", "layers.0.moe.probs"))
+    assert not any(re.search(pattern, r) for r in ("0head", "a..b", "a."))
