@@ -37,12 +37,25 @@ def check_doc(value, what: str, loc: Loc) -> None:
         raise SpecError(f"{what} must be a string, got {shown(value)}", loc)
 
 
+def _leaves(value):
+    """Every value that is not a list or mapping in ``value``, without recursion (interpolations can build
+    values nested deeper than the loader's limit)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))  # reversed: leaves come out in spec order
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            yield item
+
+
 def check_finite(value, what: str, loc: Loc) -> None:
     """Refuse inf and nan anywhere in ``value``: no size or rate is infinite, and JSON cannot hold them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SpecError(f"{what} must be finite, got {value!r}", loc)
-    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-        check_finite(item, what, loc)
+    for item in _leaves(value):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise SpecError(f"{what} must be finite, got {item!r}", loc)
 
 
 def shown(value) -> str:
@@ -57,10 +70,9 @@ def shown(value) -> str:
 
 def check_int64(value, what: str, loc: Loc) -> None:
     """Refuse ints outside int64 anywhere in ``value``: torch cannot take them (and 2**63 overflows)."""
-    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
-        raise SpecError(f"{what}: {shown(value)} does not fit in a 64-bit integer", loc)
-    for item in value if isinstance(value, list) else ():
-        check_int64(item, what, loc)
+    for item in _leaves(value):
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            raise SpecError(f"{what}: {shown(item)} does not fit in a 64-bit integer", loc)
 
 
 def check_attr(op_name: str, attr: str, spec: Attr, value, loc: Loc):
