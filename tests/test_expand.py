@@ -340,3 +340,22 @@ def test_the_schema_accepts_references_into_block_uses():
     pattern = spec_schema()["$defs"]["reference"]["anyOf"][0]["pattern"]
     assert all(re.search(pattern, r) for r in ("head", "split.0", "layers.0.moe.probs"))
     assert not any(re.search(pattern, r) for r in ("0head", "a..b", "a."))
+
+
+def test_block_classes_never_share_a_name_with_another_block(tmp_path):
+    text = """\
+        inputs: {x: {shape: [B, 4]}}
+        blocks:
+          b: {params: {w: 4}, nodes: {l: {op: linear, out_features: "${params.w}"}, t: {op: tanh}}}
+          b_1: {nodes: {r: {op: relu}, s: {op: sigmoid}}}
+        nodes:
+          u: {block: b}
+          v: {block: b, w: 4}
+          z: {block: b, w: 8}
+          y: {block: b_1}
+        """
+    scopes = load(tmp_path, text).ir.scopes
+    keys = {k: i.class_key for k, i in scopes.instances.items()}
+    assert keys["u"] == keys["v"]  # the same parameters, written or defaulted: one class
+    assert len({keys["u"], keys["z"], keys["y"]}) == 3
+    assert {k: c.block for k, c in scopes.classes.items()} == {keys["u"]: "b", keys["z"]: "b", keys["y"]: "b_1"}

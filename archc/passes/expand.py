@@ -84,7 +84,7 @@ class Expander:
         self.composed = composed
         self.ir = IR()
         self.block_cache: dict = {}
-        self.classes: dict = {}  # (block, binding) -> class_key
+        self.classes: dict = {}  # (block, resolved params) -> class_key
         self.class_count: dict[str, int] = {}  # block -> classes made for it so far
         self.top_values: dict = {}
         self.default_init: dict = {}
@@ -454,11 +454,11 @@ class Expander:
             check_name(port, "output port", where)
         # the order (and the implicit `in:` it fills in) is the same for every use: computed once per binding
         order = self.order(nodes, _Scope("", "", dict.fromkeys(inputs), self.loc, bpath + ("nodes",)), inputs[0])
-        class_key = self.classes.get(cache_key)
+        # one class per distinct resolved body: bindings that resolve to the same parameters share it
+        class_id = (block, repr(sorted(resolved["params"].items())))
+        class_key = self.classes.get(class_id)
         if class_key is None:
-            n = self.class_count.get(block, 0)
-            self.class_count[block] = n + 1
-            class_key = self.classes[cache_key] = block if n == 0 else f"{block}_{n}"
+            class_key = self.classes[class_id] = self.new_class_key(block)
         entry = {"params": resolved["params"], "inputs": inputs, "nodes": nodes, "order": order,
                  "outputs": outputs, "role": role, "class_key": class_key, "binding": binding}
         check_doc(raw.get("doc"), f"'doc' of block '{block}'", self.loc(bpath + ("doc",)))
@@ -466,6 +466,17 @@ class Expander:
                                                        self.loc(bpath))
         self.block_cache[cache_key] = entry
         return entry
+
+    def new_class_key(self, block: str) -> str:
+        """``block`` for its first class, then ``block_1``, ``block_2``, ... skipping any name that is a block of
+        the spec or already taken (a block named ``b_1`` must not share the class of ``b``'s second binding)."""
+        n = self.class_count.get(block, 0)
+        key = block if n == 0 else f"{block}_{n}"
+        while key in self.ir.scopes.classes or (n and key in self.blocks):
+            n += 1
+            key = f"{block}_{n}"
+        self.class_count[block] = n + 1
+        return key
 
     def expand_block_node(self, name: str, body: dict, scope: _Scope, path: tuple) -> dict:
         block = body["block"]
