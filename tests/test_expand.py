@@ -356,6 +356,6 @@ def test_block_classes_never_share_a_name_with_another_block(tmp_path):
         """
     scopes = load(tmp_path, text).ir.scopes
     keys = {k: i.class_key for k, i in scopes.instances.items()}
-    assert keys["u"] == keys["v"]  # the same parameters, written or defaulted: one class
-    assert len({keys["u"], keys["z"], keys["y"]}) == 3
-    assert {k: c.block for k, c in scopes.classes.items()} == {keys["u"]: "b", keys["z"]: "b", keys["y"]: "b_1"}
+    assert len({keys["u"], keys["v"], keys["z"], keys["y"]}) == 4
+    assert {k: c.block for k, c in scopes.classes.items()} == {keys["u"]: "b", keys["v"]: "b", keys["z"]: "b",
+                                                                keys["y"]: "b_1"}

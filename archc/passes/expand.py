@@ -84,7 +84,7 @@ class Expander:
         self.composed = composed
         self.ir = IR()
         self.block_cache: dict = {}
-        self.classes: dict = {}  # (block, resolved params) -> class_key
+        self.classes: dict = {}  # (block, binding) -> class_key
         self.class_count: dict[str, int] = {}  # block -> classes made for it so far
         self.top_values: dict = {}
         self.default_init: dict = {}
@@ -454,11 +454,9 @@ class Expander:
             check_name(port, "output port", where)
         # the order (and the implicit `in:` it fills in) is the same for every use: computed once per binding
         order = self.order(nodes, _Scope("", "", dict.fromkeys(inputs), self.loc, bpath + ("nodes",)), inputs[0])
-        # one class per distinct resolved body: bindings that resolve to the same parameters share it
-        class_id = (block, repr(sorted(resolved["params"].items())))
-        class_key = self.classes.get(class_id)
+        class_key = self.classes.get(cache_key)
         if class_key is None:
-            class_key = self.classes[class_id] = self.new_class_key(block)
+            class_key = self.classes[cache_key] = self.new_class_key(block)
         entry = {"params": resolved["params"], "inputs": inputs, "nodes": nodes, "order": order,
                  "outputs": outputs, "role": role, "class_key": class_key, "binding": binding}
         check_doc(raw.get("doc"), f"'doc' of block '{block}'", self.loc(bpath + ("doc",)))
