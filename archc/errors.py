@@ -58,5 +58,6 @@ def did_you_mean(name: str, choices, prefix: str = "") -> str:
 
     ``prefix`` is put before the suggestion (``vars.``), so the hint can be copied as a whole path.
     """
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    # never the rejected name itself: "unknown attribute 'doc' (did you mean 'doc'?)" helps no one
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices if str(c) != str(name)], n=1, cutoff=0.6)
     return f" (did you mean '{prefix}{close[0]}'?)" if close else ""

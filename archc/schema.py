@@ -20,7 +20,7 @@ from archc.passes.expand import BLOCK_KEYS, NODE_KEYS, ROLES, TOP_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 NAME = r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$"  # archc.passes.expand.check_name
-REFERENCE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)?$"  # node or node.port
+REFERENCE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"  # node, node.port, or a key into a block use
 _JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", list: "array"}
 
 

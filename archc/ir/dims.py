@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import re
 
-_SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: `$` would accept "B\n"
 
 
 def is_symbol(dim) -> bool:
-    return isinstance(dim, str) and bool(_SYMBOL.match(dim))
+    return isinstance(dim, str) and bool(_SYMBOL.fullmatch(dim))
 
 
 def valid_dim(dim) -> bool:

@@ -46,7 +46,8 @@ class Node:
     loc: Loc
     parent: str = ""  # scope of the enclosing (non-alias) block instance, '' at top level
     attr_locs: dict = field(default_factory=dict)
-    tie: str | None = None  # key of the node whose parameters this node shares
+    # key of the node that owns the weights this node shares, never a tied node itself (archc/passes/ties.py)
+    tie: str | None = None
     init: dict = field(default_factory=dict)  # param name ('*' for all) -> rule, see archc.ir.init
     meta: dict = field(default_factory=dict)
 
