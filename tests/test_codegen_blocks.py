@@ -181,16 +181,20 @@ def test_names_in_comments_are_relative_to_the_spec(tmp_path):
     assert "# spec: m.yaml" in build_source(load_spec(path))
 
 
-def test_blocks_nested_300_deep_build_without_recursion(tmp_path):
-    """Class lowering is a work list: 300 nested blocks once ended in RecursionError at build."""
+def test_blocks_nested_to_the_limit_build_without_recursion(tmp_path):
+    """Class lowering is a work list: blocks nested as deep as expand allows (64) build; 300 once ended in
+    RecursionError at build, and deeper nesting is now refused by expand at the use (tests/test_expand.py)."""
+    from archc.passes.expand import MAX_DEPTH
+
+    depth = MAX_DEPTH
     lines = ["inputs: {x: {shape: [B, 4]}}", "blocks:"]
-    for i in range(300):
-        inner = "      l: {op: linear, in: x, out_features: 4}" if i == 299 else \
+    for i in range(depth):
+        inner = "      l: {op: linear, in: x, out_features: 4}" if i == depth - 1 else \
             f"      u: {{block: b{i + 1}, in: x}}\n      r: {{op: relu}}"
         lines += [f"  b{i}:", "    nodes:", inner]
     path = tmp_path / "deep.yaml"
     path.write_text("\n".join(lines + ["nodes:", "  top: {block: b0, in: x}"]) + "\n")
     spec = load_spec(path)
     source = build_source(spec)
-    assert source.count("(nn.Module):") == 300
-    assert list(state_dict_names(spec).values())[0] == "top" + ".u" * 299 + ".weight"  # b299 has one node
+    assert source.count("(nn.Module):") == depth
+    assert list(state_dict_names(spec).values())[0] == "top" + ".u" * (depth - 1) + ".weight"  # the last has one node
