@@ -218,7 +218,7 @@ class Explainer:
     def resolved(self, path: tuple, instance: str | None) -> tuple[object, bool]:
         """(value after interpolation, varies). In a block, the value in ``instance``, or in every use of the
         block: when uses bind its parameters differently, varies is True and the value is {class key: value}."""
-        from archc.spec.resolve import resolve_tree
+        from archc.spec.resolve import Resolved, resolve_tree
 
         if path[0] != "blocks":
             if self._top is None:
@@ -238,10 +238,13 @@ class Explainer:
         else:
             uses = {k: c["params"] for k, c in self.ir.info["classes"].items() if c["block"] == block}
         values = {}
-        for class_key, params in (uses or declared).items():
+        uses = uses or declared
+        for class_key, params in uses.items():
             cache_key = (block, json.dumps(params, sort_keys=True))
             if cache_key not in self._blocks:
-                tree = {"vars": self.ir.info["vars"], "params": params, "nodes": raw.get("nodes"),
+                # vars and an instance's params are resolved values: never parse them a second time
+                bound = params if uses is declared else {k: Resolved(v) for k, v in params.items()}
+                tree = {"vars": Resolved(self.ir.info["vars"]), "params": bound, "nodes": raw.get("nodes"),
                         "outputs": raw.get("outputs")}
                 self._blocks[cache_key] = resolve_tree(tree, lambda p: self.composed.loc(("blocks", block, *p)))
             values[class_key] = _value_at(self._blocks[cache_key], rest)

@@ -21,7 +21,7 @@ from archc.ir.graph import IR, Node
 from archc.ops.base import REQUIRED, Attr
 from archc.ops.registry import OPS, output_names, unknown_op_message
 from archc.spec.compose import Composed
-from archc.spec.resolve import resolve_tree
+from archc.spec.resolve import Resolved, resolve_tree
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TOP_KEYS = ("vars", "inputs", "outputs", "blocks", "nodes", "init", "name", "doc")
@@ -387,7 +387,9 @@ class Expander:
                 raise SpecError(f"block '{block}' has no parameter '{p}'{did_you_mean(p, [*declared, *NODE_KEYS])}"
                                 f"{takes}", key_loc(p) if key_loc else loc)
         params = {**declared, **binding}
-        tree = {"vars": self.vars, "params": params, "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
+        # vars and the use's bindings are resolved already: Resolved keeps them from being parsed a second time
+        tree = {"vars": Resolved(self.vars), "params": {**declared, **{k: Resolved(v) for k, v in binding.items()}},
+                "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
 
         def loc_of(path):
             if path[:1] == ("params",) and len(path) > 1 and path[1] in binding:
