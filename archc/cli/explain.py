@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import click
 
 from archc.cli.common import load, overrides_argument, spec_argument
-from archc.errors import Loc, SpecError, did_you_mean
+from archc.errors import Loc, SpecError, did_you_mean, printable
 
 _REFERENCE = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")  # ${vars.d_model}, also inside ${mul:...}
+# The longest key in the catalog is 40 characters (blocks.swiglu.nodes.gate.out_features and the like).
+MAX_KEY = 1_000
 _MAX_DEPTH = 16  # interpolation chains in real specs are 2 or 3 deep; this only stops runaway recursion
 
 
@@ -89,6 +91,8 @@ class Explainer:
     # -- keys -------------------------------------------------------------------------------------------------
 
     def explain(self, key: str) -> Explanation:
+        if len(key) > MAX_KEY:  # spec_path tries every dotted split: a 120 KB key of dots took 20 s and 4 GB
+            raise SpecError(f"a key is at most {MAX_KEY:,} characters; this one has {len(key):,}")
         path = self.spec_path(key)
         if path is not None:
             return self.from_spec(path, None, 0)
@@ -299,4 +303,4 @@ def explain(spec, key, overrides, fmt_):
     if fmt_ == "json":
         click.echo(json.dumps(found.to_json(), indent=2))
     else:
-        click.echo("\n".join(found.lines()))
+        click.echo("\n".join(printable(line) for line in found.lines()))  # values are a spec's text

@@ -55,12 +55,14 @@ def lint(spec, overrides, fmt_, select, ignore, options, explain, list_rules):
         rules = configured(select or None, ignore, _parse_options(options))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    from archc.errors import printable
+
     findings = run(load(spec, overrides).ir, rules)
     if fmt_ == "json":
         click.echo(json.dumps([f.to_json() for f in findings], indent=2))
     else:
         for finding in findings:
-            click.echo(str(finding))
+            click.echo(printable(str(finding)))  # a finding quotes the spec's names and values
         click.echo(_summary(findings))
     if findings:
         exit_with(1)

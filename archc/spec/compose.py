@@ -76,7 +76,7 @@ def parse_overrides(texts: list[str]) -> list[Override]:
     from hydra.core.override_parser.overrides_parser import OverridesParser  # 0.2 s: only when needed
     from hydra.errors import HydraException
 
-    parser = OverridesParser.create()
+    parser = _parser(OverridesParser)
     out = []
     col = 1
     for text in texts:
@@ -85,11 +85,17 @@ def parse_overrides(texts: list[str]) -> list[Override]:
         try:
             (ov,) = parser.parse_overrides([text])
         except HydraException as exc:
+            if isinstance(exc.__cause__, _Refused):
+                raise SpecError(f"bad override '{text}': {exc.__cause__}", loc) from None
             reason = str(exc).splitlines()[0]
             raise SpecError(f"bad override '{text}': {reason} (expected key=value, +key=value, ~key)",
                             loc) from None
+        except (ValueError, RecursionError) as exc:  # an int of 4,301 digits; brackets nested 1,000 deep
+            reason = "a number too long" if isinstance(exc, ValueError) else "nested too deeply"
+            raise SpecError(f"bad override '{text[:60]}{'...' if len(text) > 60 else ''}': {reason}", loc) from None
         if ov.is_sweep_override():
-            raise SpecError(f"bad override '{text}': a sweep gives several specs; this command takes one",
+            raise SpecError(f"bad override '{text}': choice(), range(), interval(), glob() and a,b list several "
+                            "values, a sweep; sweeps are for a later 'archc sweep', and this command takes one value",
                             loc)
         if ov.package is not None:
             raise SpecError(f"bad override '{text}': package overrides (@pkg) are not supported", loc)
@@ -97,6 +103,33 @@ def parse_overrides(texts: list[str]) -> list[Override]:
         value = None if ov.is_delete() else _plain(ov.value())
         out.append(Override(text, ov.key_or_group, kind, value, loc))
     return out
+
+
+# Hydra's override functions that give the same value on every run; any other (shuffle draws at random, and
+# whatever a later Hydra adds) is refused, so that six identical commands write six identical files.
+DETERMINISTIC_FUNCTIONS = ("int", "float", "str", "bool", "choice", "range", "interval", "tag", "sort", "glob")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(name: str):
+    def refuse(*args, **kwargs):
+        why = "draws at random, so two runs would give different files" if name == "shuffle" else \
+            "is not supported in archc overrides"
+        raise _Refused(f"{name}() {why}; use {', '.join(f + '()' for f in DETERMINISTIC_FUNCTIONS)}")
+    return refuse
+
+
+def _parser(parser_class):
+    """Hydra's override parser with every function outside DETERMINISTIC_FUNCTIONS replaced by a refusal."""
+    parser = parser_class.create()
+    table = parser.functions.functions  # name -> callable; the signatures Hydra checks arguments against stay
+    for name in list(table):
+        if name not in DETERMINISTIC_FUNCTIONS:
+            table[name] = _refuse(name)
+    return parser
 
 
 def _plain(value):

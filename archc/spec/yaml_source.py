@@ -30,6 +30,9 @@ _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain '=' (YAML 1.1's "default value
 # and a chain of aliases (the "billion laughs") expands exponentially, so both are bounded before building.
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+# The catalog's specs are under 4 KB and a 40,000-node spec written out is about 1 MB. The cap is checked on the
+# bytes before anything is parsed, and only MAX_BYTES + 1 bytes are ever read (/dev/zero is endless).
+MAX_BYTES = 4 * 1024 * 1024
 
 
 class Located:
@@ -135,7 +138,11 @@ def _short(text: str) -> str:
 def _check_depth(text: str, file: str) -> None:
     """Refuse nesting beyond MAX_DEPTH from libyaml's event stream (iterative) before composing (recursive)."""
     depth = 0
+    events = 0
     for event in yaml.parse(text, Loader=_Loader):
+        events += 1
+        if events > 2 * MAX_VALUES + 8:  # one event per scalar, two per collection: stop before composing
+            raise SpecError(f"too many values (over {MAX_VALUES:,}): a spec holds far fewer", _loc(file, event))
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
@@ -196,11 +203,29 @@ def parse_yaml_text(text: str, file: str) -> Located:
     return Located(data, locs, file, _package_header(text))
 
 
+def _read_capped(path: Path, file: str, cited_at: Loc | None) -> bytes:
+    """The file's bytes, refused when it is not a regular file (a FIFO would block, /dev/zero never ends) or
+    holds more than MAX_BYTES; at most MAX_BYTES + 1 bytes are read whatever the file claims."""
+    import os
+    import stat
+
+    where = cited_at or Loc(file, 1, 1)
+    if path.is_dir():
+        raise IsADirectoryError(file)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # stat, not open: opening a FIFO blocks until a writer comes
+        raise SpecError(f"not a regular file: {file} (a spec is a YAML file)", where)
+    with open(path, "rb") as f:
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise SpecError(f"spec file larger than {MAX_BYTES // 2**20} MiB: {file}", where)
+    return raw
+
+
 def load_yaml_file(path: str | Path, cited_at: Loc | None = None) -> Located:
     """Read and parse one YAML file; a missing or undecodable file is a :class:`SpecError`."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_capped(Path(path), file, cited_at)
     except FileNotFoundError:
         raise SpecError(f"no such file: {file}", cited_at or Loc(file, 1, 1)) from None
     except IsADirectoryError:
