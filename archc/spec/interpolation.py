@@ -121,10 +121,12 @@ class _Parser:
             raise _Syntax(f"interpolations nested more than {MAX_NESTING} deep")
         self.i += 2
         self.skip_space()
-        head = self.pieces(stop=":}", forbid=" \t'\"[]{},\\")
+        head = self.pieces(stop=":} \t", forbid="'\"{},\\")  # [0] indexes a list
         self.skip_space()
         if self.i >= len(self.s):
             self.fail("unterminated '${'")
+        if self.s[self.i] not in ":}":
+            self.fail(f"unexpected {self.s[self.i]!r}")
         if not head:
             self.fail("an empty key or resolver name")
         if self.s[self.i] == "}":
