@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import io
 import importlib.util
+import io
 import sys
 
 import click

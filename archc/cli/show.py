@@ -174,8 +174,8 @@ def _print_table(loaded, table: list[dict], totals: dict):
         [_num(r["flops_per_token"]) for r in table])]
     width = sum(widths) + 3 * len(widths) + 4
     console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
-    grid = Table(title=Text(printable(f"{loaded.path} {' '.join(loaded.overrides)}".strip())), show_lines=False, box=None,
-                 pad_edge=False, header_style="bold")
+    title = Text(printable(f"{loaded.path} {' '.join(loaded.overrides)}".strip()))
+    grid = Table(title=title, show_lines=False, box=None, pad_edge=False, header_style="bold")
     grid.add_column("scope", no_wrap=True)
     grid.add_column("op / block", no_wrap=True)
     grid.add_column("output", no_wrap=True)

@@ -386,10 +386,9 @@ class Expander:
                 takes = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"
                 raise SpecError(f"block '{block}' has no parameter '{p}'{did_you_mean(p, [*declared, *NODE_KEYS])}"
                                 f"{takes}", key_loc(p) if key_loc else loc)
-        params = {**declared, **binding}
         # vars and the use's bindings are resolved already: Resolved keeps them from being parsed a second time
-        tree = {"vars": Resolved(self.vars), "params": {**declared, **{k: Resolved(v) for k, v in binding.items()}},
-                "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
+        params = {**declared, **{k: Resolved(v) for k, v in binding.items()}}
+        tree = {"vars": Resolved(self.vars), "params": params, "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
 
         def loc_of(path):
             if path[:1] == ("params",) and len(path) > 1 and path[1] in binding:
