@@ -39,7 +39,7 @@ MISSING = "???"
 class Failure(Exception):
     """A value that cannot be resolved; ``path`` is where (a tuple of keys), ``raw`` the text that failed."""
 
-    def __init__(self, message: str, path: tuple, raw=None, kind: str = "error"):
+    def __init__(self, message, path: tuple, raw=None, kind: str = "error"):
         super().__init__(message)
         self.message, self.path, self.raw, self.kind = message, path, raw, kind
 
@@ -293,7 +293,8 @@ class Resolver:
     def enter(self, path: tuple, raw):
         self.level += 1
         if self.level > MAX_LEVELS:
-            raise Failure(f"interpolations nested more than {MAX_NESTING} deep", path, raw, kind="limit")
+            raise Failure(f"interpolations nested more than {MAX_NESTING} deep (resolvers inside resolvers, or "
+                          "values that refer to values that refer to ...)", path, raw, kind="limit")
 
     def spend(self, n: int, path: tuple):
         self.units += n
@@ -372,7 +373,7 @@ class Resolver:
         name = self.concat(item[1], path, raw)
         fn = self.functions.get(name) if isinstance(name, str) else None
         if fn is None:
-            raise Failure(f"resolver '{name}'", path, raw, kind="resolver")
+            raise Failure(name, path, raw, kind="resolver")  # the message is the name: resolve.py words it
         args = [self.argument(a, path, raw) for a in item[2]]
         try:
             return fn(*args)

@@ -71,7 +71,7 @@ def _message(failure: Failure) -> str:
     if failure.kind == "missing":
         return "missing value '???': set it in the spec or with an override"
     if failure.kind == "resolver":
-        return _not_allowed(failure.message.split("'", 1)[1][:-1])
+        return _not_allowed(failure.message)
     if failure.kind == "key":
         return failure.message
     raw = failure.raw
