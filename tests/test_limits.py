@@ -170,3 +170,11 @@ def test_explain_refuses_a_huge_key_fast(in_root):
 def test_explain_of_a_long_dotted_key_under_the_limit_answers(in_root):
     result = run("explain", "specs/gpt2.yaml", "vars." + "a." * 400 + "b")
     assert result.returncode == 2 and "no key" in result.stderr
+
+
+def test_a_long_override_is_refused_before_hydra_parses_it(tmp_path):
+    """Hydra's override parser is quadratic: a 20,000-number list took over two minutes."""
+    path = spec_file(tmp_path, "vars:\n  n: 1\n" + TAIL)
+    long = "+vars.l=[" + ",".join(["1"] * 20_000) + "]"
+    assert "longer than" in refused(run("show", str(path), "vars.n=2", long), "<command-line>")
+    assert load_spec(path, ["+vars.l=[" + ",".join(["1"] * 300) + "]"]).ir.info["vars"]["l"] == [1] * 300
