@@ -99,7 +99,7 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
                 raise SpecError(f"duplicate key '{key}' (first defined at line {first.line})",
                                 _loc(file, key_node))
             if key in out:
-                _forget(locs, path + (key,))
+                _forget(locs, path + (key,), out[key])
             (merged.add if i < n_merged else merged.discard)(key)
             locs[path + (key,)] = _loc(file, key_node)
             out[key] = _build(value_node, path + (key,), file, locs, constructor, budget)
@@ -107,10 +107,17 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
     return [_build(v, path + (i,), file, locs, constructor, budget) for i, v in enumerate(node.value)]
 
 
-def _forget(locs: dict, path: tuple) -> None:
-    """Drop the locations recorded under ``path`` (a merged value that the mapping's own key replaces)."""
-    for p in [p for p in locs if p[: len(path)] == path]:
-        del locs[p]
+def _forget(locs: dict, path: tuple, old) -> None:
+    """Drop the locations recorded at and under ``path`` (a merged value ``old`` that the mapping's own key
+    replaces), walking ``old``: scanning every location for each of 20,000 merges ran for minutes."""
+    locs.pop(path, None)
+    stack = [(path, old)]
+    while stack:
+        p, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            locs.pop(p + (k,), None)
+            stack.append((p + (k,), v))
 
 
 def _scalar(node, file: str, constructor):
