@@ -267,7 +267,8 @@ def test_a_spec_error_stays_exit_2(tmp_path, capsys):
     ("vars.n_layers=[", "vars.n_layers=["),
     ("vars.n_layer=3", "did you mean 'vars.n_layers'"),
     ("nodes.nope.op=relu", "no key 'nodes.nope'"),
-    ("vars.n_layers=" + "1" * 4400, "too long"),
+    ("vars.n_layers=" + "1" * 4400, "longer than"),
+    ("vars.n_layers=" + "1" * 900, "out of range"),
     ("vars.n_layers=" + "[" * 3000, "bad override"),
 ])
 def test_a_bad_override_is_one_line_at_the_override(override, needle):

@@ -20,6 +20,7 @@ turns them into one-line spec errors.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # OmegaConf needed 0.7 s for a chain of 50 references and overflowed Python's stack at 100; real specs chain
@@ -67,6 +68,18 @@ _NUMBER_INT = re.compile(r"[+-]?\d+(?:_\d+)*")
 _NUMBER_FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
 
 
+_TOP_SPECIAL = re.compile(r"[\\$]")
+_SPECIALS: dict = {}
+
+
+def _special(chars: str):
+    """A pattern for the next character in ``chars`` or the next '$' (the start of '${')."""
+    pattern = _SPECIALS.get(chars)
+    if pattern is None:
+        pattern = _SPECIALS[chars] = re.compile("[" + re.escape(chars + "$") + "]")
+    return pattern
+
+
 class _Parser:
     """Recursive descent over one string; nesting is counted and refused past MAX_NESTING."""
 
@@ -102,9 +115,8 @@ class _Parser:
                     buf = []
                 parts.append(self.interpolation())
             else:
-                j = self.i + 1
-                while j < len(s) and s[j] not in "\\$":
-                    j += 1
+                found = _TOP_SPECIAL.search(s, self.i + 1)
+                j = found.start() if found else len(s)
                 buf.append(s[self.i:j])
                 self.i = j
         if buf:
@@ -153,7 +165,15 @@ class _Parser:
     def pieces(self, stop: str, forbid: str = "") -> list:
         """Text and interpolations up to (not including) a character in ``stop``."""
         parts, start, s = [], self.i, self.s
-        while self.i < len(s) and s[self.i] not in stop:
+        special = _special(stop + forbid)
+        while self.i < len(s):
+            found = special.search(s, self.i)  # jump over plain text: a spec string may be megabytes
+            if found is None:
+                self.i = len(s)
+                break
+            self.i = found.start()
+            if s[self.i] in stop:
+                break
             if s.startswith("${", self.i):
                 if self.i > start:
                     parts.append(s[start:self.i])
@@ -161,7 +181,7 @@ class _Parser:
                 start = self.i
             elif s[self.i] in forbid:
                 self.fail(f"unexpected {s[self.i]!r}")
-            else:
+            else:  # a '$' not followed by '{'
                 self.i += 1
         if self.i > start:
             parts.append(s[start:self.i])
@@ -247,16 +267,20 @@ class _Parser:
                     buf = []
                 parts.append(self.interpolation())
             else:
-                buf.append(c)
-                self.i += 1
+                found = _special(quote + "\\").search(s, self.i + 1)
+                j = found.start() if found else len(s)
+                buf.append(s[self.i:j])
+                self.i = j
         if buf:
             parts.append("".join(buf))
         return ("quoted", parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> list:
-    parser = _Parser(text)
-    return parser.top()
+    """The parts of ``text`` (see above); cached, since check_strings and every distinct use of a block parse
+    the same strings again. The result is shared: never modify it."""
+    return _Parser(text).top()
 
 
 def _primitive(text: str):
@@ -336,6 +360,7 @@ class Resolver:
             if raw == MISSING:
                 raise Failure("missing value", path, raw, kind="missing")
             if "${" in raw:
+                self.spend(len(raw), path)  # parsing is paid for, by the character
                 try:
                     parts = parse(raw)
                 except _Syntax as exc:
@@ -347,6 +372,8 @@ class Resolver:
         """A whole-string interpolation keeps its value's type; anything else is text."""
         if len(parts) == 1 and not isinstance(parts[0], str):
             return self.interpolation(parts[0], path, raw)
+        if all(isinstance(p, str) for p in parts):  # a key written out: nothing new is made
+            return "".join(parts)
         pieces = [p if isinstance(p, str) else _text(self.interpolation(p, path, raw)) for p in parts]
         text = "".join(pieces)
         self.spend(len(text), path)

@@ -13,7 +13,7 @@ import sys
 
 from archc.errors import SpecError, did_you_mean
 from archc.spec.compose import Composed
-from archc.spec.interpolation import Failure, Resolved, Resolver, _Syntax, parse
+from archc.spec.interpolation import MAX_UNITS, Failure, Resolved, Resolver, _Syntax, parse
 from archc.spec.resolvers import RESOLVERS, check_number
 
 __all__ = ["Resolved", "check_strings", "resolve_tree"]
@@ -50,6 +50,7 @@ def check_strings(composed: Composed) -> None:
     """Parse every interpolation in the composed spec, used or not: bad syntax and resolvers that are not
     archc's are reported at their place before anything is resolved (blocks no node uses included)."""
     stack = [((), composed.data)]
+    text = 0
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
@@ -57,6 +58,10 @@ def check_strings(composed: Composed) -> None:
         elif isinstance(value, list):
             stack.extend((path + (i,), v) for i, v in enumerate(value))
         elif isinstance(value, str) and "${" in value:
+            text += len(value)
+            if text > MAX_UNITS:  # the catalog's interpolations total 2,000 characters; parsing is ~2 us each
+                raise SpecError(f"interpolations total more than {MAX_UNITS:,} characters; a spec holds far fewer",
+                                composed.loc(path))
             try:
                 parts = parse(value)
             except _Syntax as exc:
@@ -106,10 +111,10 @@ def _check_numbers(value, path: tuple, loc_of, prefix: tuple) -> None:
     stack = [(path, value)]
     while stack:
         p, v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend((p + (k,), x) for k, x in v.items())
+        if isinstance(v, dict):  # pushed last-first, so the first bad number in the file is reported
+            stack.extend(reversed([(p + (k,), x) for k, x in v.items()]))
         elif isinstance(v, list):
-            stack.extend((p + (i,), x) for i, x in enumerate(v))
+            stack.extend(reversed([(p + (i,), x) for i, x in enumerate(v)]))
         else:
             problem = check_number(v)
             if problem:
@@ -126,6 +131,8 @@ def resolve_tree(tree: dict, loc_of, prefix: tuple = ()) -> dict:
     ``loc_of(path)`` maps a path in ``tree`` (prefixed by ``prefix``) to a Loc for error messages. Values a
     caller already resolved go in wrapped in :class:`Resolved`: they are taken as they are, never parsed again.
     """
+    written = {k: v for k, v in tree.items() if not isinstance(v, Resolved)}
+    _check_numbers(written, (), loc_of, prefix)  # a number written out is reported where it is written
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, _STACK))
     try:
@@ -135,6 +142,5 @@ def resolve_tree(tree: dict, loc_of, prefix: tuple = ()) -> dict:
         raise SpecError(message + _missing_key_hint(message, tree), loc_of(prefix + failure.path)) from None
     finally:
         sys.setrecursionlimit(limit)
-    _check_numbers({k: v for k, v in resolved.items() if not isinstance(tree.get(k), Resolved)}, (), loc_of,
-                   prefix)
+    _check_numbers({k: resolved[k] for k in written}, (), loc_of, prefix)  # numbers the resolvers made
     return resolved
