@@ -145,8 +145,9 @@ def test_defaults_entry_cannot_name_an_absolute_path(tmp_path):
      "'+vars.d_modle=1024' to add one"),
     (["vars.n_layers=2", "varz.d_model=8"], 17,
      "bad override 'varz.d_model=8': no key 'varz' in the spec (did you mean 'vars'?)"),
-    (["vars.n_layers=1,2"], 1, "bad override 'vars.n_layers=1,2': a sweep gives several specs; this command "
-                               "takes one"),
+    (["vars.n_layers=1,2"], 1, "bad override 'vars.n_layers=1,2': choice(), range(), interval(), glob() and a,b "
+                               "list several values, a sweep; sweeps are for a later 'archc sweep', and this "
+                               "command takes one value"),
     (["~vars.d_modle"], 1, "bad override '~vars.d_modle': no key 'vars.d_modle' to delete (did you mean "
                            "'vars.d_model'?)"),
     (["+vars.d_model=8"], 1, "bad override '+vars.d_model=8': 'vars.d_model' already exists; use "
@@ -171,7 +172,7 @@ def test_override_that_breaks_the_model_points_at_the_spec(in_root):
     ('"${expr:\'__import__(1)\'}"', "cannot resolve \"${expr:'__import__(1)'}\": '__import__(1)' is not allowed "
                                     "in an expression (numbers, + - * / // % **, abs, ceil, floor, int, max, min, "
                                     "round)"),
-    ('"${"', "cannot resolve '${': bad interpolation syntax: no viable alternative at input '${'"),
+    ('"${"', "cannot resolve '${': bad interpolation syntax: unterminated '${' at character 3"),  # archc's parser
     ("???", "missing value '???': set it in the spec or with an override"),
 ])
 def test_bad_interpolation_in_an_unused_var(tmp_path, value, message):

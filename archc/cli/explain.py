@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import click
 
 from archc.cli.common import load, overrides_argument, spec_argument
-from archc.errors import Loc, SpecError, did_you_mean
+from archc.errors import Loc, SpecError, did_you_mean, printable
 
 _REFERENCE = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")  # ${vars.d_model}, also inside ${mul:...}
+# The longest key in the catalog is 40 characters (blocks.swiglu.nodes.gate.out_features and the like).
+MAX_KEY = 1_000
 _MAX_DEPTH = 16  # interpolation chains in real specs are 2 or 3 deep; this only stops runaway recursion
 
 
@@ -89,6 +91,8 @@ class Explainer:
     # -- keys -------------------------------------------------------------------------------------------------
 
     def explain(self, key: str) -> Explanation:
+        if len(key) > MAX_KEY:  # spec_path tries every dotted split: a 120 KB key of dots took 20 s and 4 GB
+            raise SpecError(f"a key is at most {MAX_KEY:,} characters; this one has {len(key):,}")
         path = self.spec_path(key)
         if path is not None:
             return self.from_spec(path, None, 0)
@@ -218,7 +222,7 @@ class Explainer:
     def resolved(self, path: tuple, instance: str | None) -> tuple[object, bool]:
         """(value after interpolation, varies). In a block, the value in ``instance``, or in every use of the
         block: when uses bind its parameters differently, varies is True and the value is {class key: value}."""
-        from archc.spec.resolve import resolve_tree
+        from archc.spec.resolve import Resolved, resolve_tree
 
         if path[0] != "blocks":
             if self._top is None:
@@ -238,10 +242,13 @@ class Explainer:
         else:
             uses = {k: c.params for k, c in self.ir.scopes.classes.items() if c.block == block}
         values = {}
-        for class_key, params in (uses or declared).items():
+        uses = uses or declared
+        for class_key, params in uses.items():
             cache_key = (block, json.dumps(params, sort_keys=True))
             if cache_key not in self._blocks:
-                tree = {"vars": self.ir.info["vars"], "params": params, "nodes": raw.get("nodes"),
+                # vars and an instance's params are resolved values: never parse them a second time
+                bound = params if uses is declared else {k: Resolved(v) for k, v in params.items()}
+                tree = {"vars": Resolved(self.ir.info["vars"]), "params": bound, "nodes": raw.get("nodes"),
                         "outputs": raw.get("outputs")}
                 self._blocks[cache_key] = resolve_tree(tree, lambda p: self.composed.loc(("blocks", block, *p)))
             values[class_key] = _value_at(self._blocks[cache_key], rest)
@@ -296,4 +303,4 @@ def explain(spec, key, overrides, fmt_):
     if fmt_ == "json":
         click.echo(json.dumps(found.to_json(), indent=2))
     else:
-        click.echo("\n".join(found.lines()))
+        click.echo("\n".join(printable(line) for line in found.lines()))  # values are a spec's text

@@ -65,6 +65,17 @@ class _View:
         return f"{_local(scope, self.cluster_parent(scope))}: {inst.block}"
 
 
+def dot_text(text: str):
+    """A file name or override as a DOT label showing exactly its characters: control characters escaped as
+    everywhere archc prints, backslashes made literal (DOT reads '\\n' and '\\l' as line breaks, and a final
+    backslash would escape the closing quote: 'spec.yaml +vars.a=x\\' made a file dot refused)."""
+    import graphviz
+
+    from archc.errors import printable
+
+    return graphviz.escape(printable(text))
+
+
 def _local(key: str, parent: str) -> str:
     return key[len(parent) + 1:] if parent else key
 
@@ -159,8 +170,7 @@ def graph(spec, overrides, output):
     if fmt_ != "dot" and shutil.which("dot") is None:
         raise click.ClickException(INSTALL_HINT.format(fmt=fmt_))
     loaded = load(spec, overrides)
-    title = " ".join([loaded.path, *loaded.overrides])
-    source = draw(loaded.ir, title).source
+    source = draw(loaded.ir, dot_text(" ".join([loaded.path, *loaded.overrides]))).source
     if output is None:
         click.echo(source, nl=False)
     elif fmt_ == "dot":

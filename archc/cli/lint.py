@@ -134,8 +134,11 @@ def _run(spec: str, overrides, rules) -> list:
 
 
 def _echo(text: str) -> None:
-    """Every line ``archc lint`` and ``archc rule`` print goes through here."""
-    click.echo(text)
+    """Every line ``archc lint`` and ``archc rule`` print goes through here: findings quote the spec's names and
+    values, so control characters are escaped line by line (a spec cannot erase its own file:line:col)."""
+    from archc.errors import printable
+
+    click.echo("\n".join(printable(line) for line in text.split("\n")))
 
 
 def _parse_options(texts) -> dict:

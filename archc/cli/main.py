@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import sys
 
 import click
@@ -74,8 +75,13 @@ def cli(ctx, debug):
     ctx.obj = {"debug": debug}
 
 
+# An exception archc did not expect is archc's bug, not the user's spec: it says so, with this exit status,
+# apart from 2 (bad input) and 1 (lint findings), so that scripts and bug reports can tell them apart.
+EXIT_BUG = 3
+
+
 def main(argv=None) -> int:
-    from archc.errors import SpecError
+    from archc.errors import SpecError, printable
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
@@ -89,7 +95,10 @@ def main(argv=None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()  # click quotes a bad argument as given: escape it like everything else printed
+        exc.show(file=shown)
+        for line in shown.getvalue().splitlines():
+            click.echo(printable(line), err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -100,10 +109,17 @@ def main(argv=None) -> int:
         if debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        click.echo(printable(f"error: {where}{exc.strerror or exc}"), err=True)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - any other exception is a bug in archc; say so on one line
+        if debug:
+            raise
+        click.echo(printable(f"error: internal error in archc (a bug, not a problem with your spec): "
+                             f"{type(exc).__name__}: {exc}; run again with --debug for the traceback and "
+                             "report it"), err=True)
+        return EXIT_BUG
     return code if isinstance(code, int) else 0
 
 

@@ -162,14 +162,16 @@ def _print_table(loaded, table: list[dict], totals: dict):
     from rich.table import Table
     from rich.text import Text
 
-    labels = ["  " * r["depth"] + r["scope"] for r in table]
+    from archc.errors import printable
+
+    labels = [printable("  " * r["depth"] + r["scope"]) for r in table]
     widths = [max(len(x) for x in col) for col in (
         labels, [_kind(r) for r in table], [_shape(r) for r in table], [_num(r["params"]) for r in table],
         [_num(r["flops_per_token"]) for r in table])]
     width = sum(widths) + 3 * len(widths) + 4
     console = Console(width=max(width, 100), highlight=False, soft_wrap=True)
-    grid = Table(title=Text(f"{loaded.path} {' '.join(loaded.overrides)}".strip()), show_lines=False, box=None,
-                 pad_edge=False, header_style="bold")
+    title = Text(printable(f"{loaded.path} {' '.join(loaded.overrides)}".strip()))
+    grid = Table(title=title, show_lines=False, box=None, pad_edge=False, header_style="bold")
     grid.add_column("scope", no_wrap=True)
     grid.add_column("op / block", no_wrap=True)
     grid.add_column("output", no_wrap=True)
@@ -178,7 +180,8 @@ def _print_table(loaded, table: list[dict], totals: dict):
     for label, r in zip(labels, table, strict=True):
         style = "bold" if r.get("repeat") else None
         params = _num(r["params"]) + (" (tied)" if r.get("tied") else "")
-        grid.add_row(Text(label), _kind(r), _shape(r), params, _num(r["flops_per_token"]), style=style)
+        grid.add_row(Text(label), Text(printable(_kind(r))), Text(printable(_shape(r))), params,
+                     _num(r["flops_per_token"]), style=style)
     console.print(grid)
     _print_rewrites(loaded.ir)
     share = ", ".join(f"{k} {v:.1%}" for k, v in totals["flops_share"].items())

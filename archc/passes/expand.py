@@ -33,7 +33,7 @@ from archc.passes.literal import merge_nodes, split_literal_nodes
 from archc.passes.ties import TieRequest, resolve_ties
 from archc.passes.toposort import dependency_order
 from archc.spec.compose import Composed
-from archc.spec.resolve import resolve_tree
+from archc.spec.resolve import Resolved, resolve_tree
 
 TOP_KEYS = ("vars", "inputs", "outputs", "blocks", "nodes", "init", "name", "doc")
 BLOCK_KEYS = ("params", "inputs", "outputs", "nodes", "role", "doc")
@@ -410,8 +410,9 @@ class Expander:
                 takes = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"
                 raise SpecError(f"block '{block}' has no parameter '{p}'{did_you_mean(p, [*declared, *NODE_KEYS])}"
                                 f"{takes}", key_loc(p) if key_loc else loc)
-        params = {**declared, **binding}
-        tree = {"vars": self.vars, "params": params, "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
+        # vars and the use's bindings are resolved already: Resolved keeps them from being parsed a second time
+        params = {**declared, **{k: Resolved(v) for k, v in binding.items()}}
+        tree = {"vars": Resolved(self.vars), "params": params, "nodes": raw.get("nodes"), "outputs": raw.get("outputs")}
 
         def loc_of(path):
             if path[:1] == ("params",) and len(path) > 1 and path[1] in binding:

@@ -69,6 +69,13 @@ class Override:
     used: bool = False
 
 
+# Hydra's parser takes time quadratic in an override's length: a list of 4,000 numbers (8,000 characters) took
+# 3.5 s and one of 20,000 over two minutes; 1,000 characters parse in well under 0.1 s and hold any real override.
+MAX_OVERRIDE = 1_000
+# ... and about 0.6 ms per override: 20,000 of them took 13 s. A command line holds a few; 1,000 take 0.6 s.
+MAX_OVERRIDES = 1_000
+
+
 def parse_overrides(texts: list[str]) -> list[Override]:
     """Parse command-line overrides with Hydra's grammar; sweeps are refused here."""
     if not texts:
@@ -76,20 +83,32 @@ def parse_overrides(texts: list[str]) -> list[Override]:
     from hydra.core.override_parser.overrides_parser import OverridesParser  # 0.2 s: only when needed
     from hydra.errors import HydraException
 
-    parser = OverridesParser.create()
+    if len(texts) > MAX_OVERRIDES:
+        raise SpecError(f"{len(texts):,} overrides: at most {MAX_OVERRIDES:,}; put the values in a spec that "
+                        "extends this one (defaults: [name])", Loc(COMMAND_LINE, 1, 1))
+    parser = _parser(OverridesParser)
     out = []
     col = 1
     for text in texts:
         loc = Loc(COMMAND_LINE, 1, col)
         col += len(text) + 1
+        if len(text) > MAX_OVERRIDE:
+            raise SpecError(f"bad override '{text[:40]}...': longer than {MAX_OVERRIDE:,} characters ({len(text):,}); "
+                            "put long values in the spec", loc)
         try:
             (ov,) = parser.parse_overrides([text])
         except HydraException as exc:
+            if isinstance(exc.__cause__, _Refused):
+                raise SpecError(f"bad override '{text}': {exc.__cause__}", loc) from None
             reason = str(exc).splitlines()[0]
             raise SpecError(f"bad override '{text}': {reason} (expected key=value, +key=value, ~key)",
                             loc) from None
+        except (ValueError, RecursionError) as exc:  # an int of 4,301 digits; brackets nested 1,000 deep
+            reason = "a number too long" if isinstance(exc, ValueError) else "nested too deeply"
+            raise SpecError(f"bad override '{text[:60]}{'...' if len(text) > 60 else ''}': {reason}", loc) from None
         if ov.is_sweep_override():
-            raise SpecError(f"bad override '{text}': a sweep gives several specs; this command takes one",
+            raise SpecError(f"bad override '{text}': choice(), range(), interval(), glob() and a,b list several "
+                            "values, a sweep; sweeps are for a later 'archc sweep', and this command takes one value",
                             loc)
         if ov.package is not None:
             raise SpecError(f"bad override '{text}': package overrides (@pkg) are not supported", loc)
@@ -97,6 +116,33 @@ def parse_overrides(texts: list[str]) -> list[Override]:
         value = None if ov.is_delete() else _plain(ov.value())
         out.append(Override(text, ov.key_or_group, kind, value, loc))
     return out
+
+
+# Hydra's override functions that give the same value on every run; any other (shuffle draws at random, and
+# whatever a later Hydra adds) is refused, so that six identical commands write six identical files.
+DETERMINISTIC_FUNCTIONS = ("int", "float", "str", "bool", "choice", "range", "interval", "tag", "sort", "glob")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(name: str):
+    def refuse(*args, **kwargs):
+        why = "draws at random, so two runs would give different files" if name == "shuffle" else \
+            "is not supported in archc overrides"
+        raise _Refused(f"{name}() {why}; use {', '.join(f + '()' for f in DETERMINISTIC_FUNCTIONS)}")
+    return refuse
+
+
+def _parser(parser_class):
+    """Hydra's override parser with every function outside DETERMINISTIC_FUNCTIONS replaced by a refusal."""
+    parser = parser_class.create()
+    table = parser.functions.functions  # name -> callable; the signatures Hydra checks arguments against stay
+    for name in list(table):
+        if name not in DETERMINISTIC_FUNCTIONS:
+            table[name] = _refuse(name)
+    return parser
 
 
 def _plain(value):
@@ -224,9 +270,18 @@ class _Composer:
                              lambda p: Origin(kind, located.locs.get(src_path + p, loc), detail))
 
 
-def _forget(origins: dict, path: tuple):
-    for p in [p for p in origins if p[: len(path)] == path and len(p) > len(path)]:
-        del origins[p]
+def _forget(origins: dict, path: tuple, old):
+    """Drop the origins recorded below ``path``, whose value ``old`` is being replaced.
+
+    Walks ``old`` rather than every recorded path: scanning all of them for each of 20,000 overrides took a
+    minute."""
+    stack = [(path, old)]
+    while stack:
+        p, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            origins.pop(p + (k,), None)
+            stack.append((p + (k,), v))
 
 
 def _merge_value(parent: dict, key, value, path: tuple, origins: dict, origin_of):
@@ -236,7 +291,7 @@ def _merge_value(parent: dict, key, value, path: tuple, origins: dict, origin_of
         for k, v in value.items():
             _merge_value(old, k, v, path + (k,), origins, origin_of)
         return
-    _forget(origins, path)
+    _forget(origins, path, old)
     parent[key] = copy.deepcopy(value)
     _record(value, path, origins, origin_of)
 
@@ -293,8 +348,7 @@ def _apply_value_override(composer: _Composer, ov: Override):
         if not exists:
             raise SpecError(f"bad override '{ov.text}': no key '{ov.key}' to delete"
                             f"{_did_you_mean_key(keys[:-1], last, parent)}", ov.loc)
-        del parent[last]
-        _forget(composer.origins, keys)
+        _forget(composer.origins, keys, parent.pop(last))
         composer.origins.pop(keys, None)
         return
     if ov.kind == "change" and not exists:
@@ -310,7 +364,7 @@ def _apply_value_override(composer: _Composer, ov: Override):
         kind = "true or false" if isinstance(old, bool) else "a number"
         raise SpecError(f"bad override '{ov.text}': '{ov.key}' is {kind} in the spec ({old!r}), not a string",
                         ov.loc)
-    _forget(composer.origins, keys)
+    _forget(composer.origins, keys, old)
     parent[last] = ov.value
     _record(ov.value, keys, composer.origins, lambda p: Origin("override", ov.loc, ov.text))
 

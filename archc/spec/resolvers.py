@@ -6,8 +6,8 @@
 arithmetic language parsed with :mod:`ast` and evaluated by walking the tree: numbers, + - * / // % **,
 parentheses, and the functions min, max, round, ceil, floor, int. Nothing else is reachable.
 
-OmegaConf's own resolvers read the environment (``oc.env``) or build objects (``oc.create``,
-``oc.decode``): a spec may not use them, and :func:`refuse_foreign_resolvers` says so before resolution.
+:data:`RESOLVERS` is the whole table that :mod:`archc.spec.interpolation` consults: OmegaConf's resolvers,
+which read the environment (``oc.env``) or build objects (``oc.create``, ``oc.decode``), are not in it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from __future__ import annotations
 import ast
 import math
 import operator
-import re
-
-from archc.errors import SpecError
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -32,6 +29,8 @@ def _number(x):
     if isinstance(x, (int, float)):
         return x
     if isinstance(x, str):
+        if len(x) > 100:  # int() of 4,301 digits raises, and float() of it is inf: no number is this long
+            raise ValueError(f"expected a number, got {x[:20]!r}... ({len(x):,} characters)")
         try:
             return int(x)
         except ValueError:
@@ -46,6 +45,26 @@ def _number(x):
 def _tidy(x):
     """Integral floats become ints, so ``${div:768,12}`` is 64, a valid width."""
     return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**62 else x
+
+
+# Integers inside an expression stay below 2**4096 (a 1,234-digit number): 10**64 ** 64 or round(1, -10**9)
+# (which asks Python for 10**(10**9)) would otherwise take minutes and gigabytes.
+_MAX_BITS = 4096
+
+
+def _bounded(x):
+    if isinstance(x, int) and x.bit_length() > _MAX_BITS:
+        raise ValueError(f"result above 2**{_MAX_BITS}")
+    return x
+
+
+def _round(x, ndigits=None):
+    if ndigits is not None and (isinstance(ndigits, bool) or not isinstance(ndigits, int) or abs(ndigits) > 64):
+        raise ValueError(f"round() takes between -64 and 64 digits, got {ndigits!r}")
+    return round(x) if ndigits is None else round(x, ndigits)
+
+
+_FUNCS["round"] = _round
 
 
 def safe_eval(text: str):
@@ -69,12 +88,12 @@ def safe_eval(text: str):
                 raise ValueError("exponent above 64")
             if isinstance(node.op, ast.Pow) and isinstance(left, int) and left.bit_length() * abs(right) > 4096:
                 raise ValueError("result above 2**4096")  # (10**64)**64**... would take all memory
-            return _BINARY[type(node.op)](left, right)
+            return _bounded(_BINARY[type(node.op)](left, right))
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](walk(node.operand))
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
                 and not node.keywords):
-            return _FUNCS[node.func.id](*[walk(a) for a in node.args])
+            return _bounded(_FUNCS[node.func.id](*[walk(a) for a in node.args]))
         raise ValueError(f"'{ast.unparse(node)}' is not allowed in an expression "
                          f"(numbers, + - * / // % **, {', '.join(sorted(_FUNCS))})")
 
@@ -82,6 +101,8 @@ def safe_eval(text: str):
         return _tidy(walk(tree))
     except ZeroDivisionError:
         raise ValueError("division by zero") from None
+    except OverflowError:  # 10.0 ** 400, int(1e308 * 10)
+        raise ValueError("result out of range") from None
 
 
 def _div(a, b):
@@ -97,13 +118,21 @@ def _variadic(fn):
     return lambda *xs: _tidy(fn([_number(x) for x in xs]))
 
 
+def _product(*xs):
+    """``mul``: bounded at every step, so 100,000 factors of 2**62 stop at once instead of after minutes."""
+    out = 1
+    for x in xs:
+        out = _bounded(out * _number(x))
+    return _tidy(out)
+
+
 def _round_up(x, multiple):
     x, multiple = _number(x), _number(multiple)
     return int(multiple * math.ceil(x / multiple))
 
 
 RESOLVERS = {
-    "mul": _variadic(math.prod),
+    "mul": _product,
     "add": _variadic(sum),
     "sub": lambda a, b: _tidy(_number(a) - _number(b)),
     "div": _div,
@@ -115,32 +144,14 @@ RESOLVERS = {
     "expr": lambda text: safe_eval(str(text)),
 }
 
-_registered = False
+# Every integer archc keeps fits in 64 bits: torch sizes, counts and seeds are int64, and an int of 4,300 digits
+# or more cannot even be printed (Python's int-to-string limit). Larger results are refused where they appear.
+INT_LIMIT = 2**63
 
 
-def register() -> None:
-    """Register archc's resolvers with OmegaConf once per process."""
-    global _registered
-    if _registered:
-        return
-    from omegaconf import OmegaConf
-
-    for name, fn in RESOLVERS.items():
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn)
-    _registered = True
-
-
-_RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
-
-
-def refuse_foreign_resolvers(value: str, loc) -> None:
-    """Raise if ``value`` calls a resolver that is not archc's (``oc.env`` and friends included)."""
-    for match in _RESOLVER_CALL.finditer(value):
-        name = match.group(1)
-        if name not in RESOLVERS:
-            from archc.errors import did_you_mean
-
-            hint = did_you_mean(name, RESOLVERS)
-            raise SpecError(f"resolver '{name}' is not allowed in a spec{hint}; archc's resolvers are "
-                            f"{', '.join(RESOLVERS)}", loc)
+def check_number(value) -> str | None:
+    """Why ``value`` cannot be a number in a spec, or None: integers must be below 2**63 in magnitude."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT < value < INT_LIMIT:
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"an integer of about {digits:,} digits is out of range: numbers in a spec are below 2**63"
+    return None

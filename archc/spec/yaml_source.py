@@ -29,7 +29,12 @@ _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain '=' (YAML 1.1's "default value
 # and hold about 300 values; libyaml's composer recurses in C and crashes the process near 100,000 levels,
 # and a chain of aliases (the "billion laughs") expands exponentially, so both are bounded before building.
 MAX_DEPTH = 64
-MAX_VALUES = 100_000
+# A node written inline holds about 3 values ({op: relu} is a key, a mapping and a scalar), so 400,000 values
+# hold a flat scope of 100,000 nodes (MAX_NODES) while an alias bomb still stops within a few hundred MB.
+MAX_VALUES = 400_000
+# The catalog's specs are under 4 KB and a 40,000-node spec written out is about 1 MB. The cap is checked on the
+# bytes before anything is parsed, and only MAX_BYTES + 1 bytes are ever read (/dev/zero is endless).
+MAX_BYTES = 4 * 1024 * 1024
 
 
 class Located:
@@ -96,7 +101,7 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
                 raise SpecError(f"duplicate key '{key}' (first defined at line {first.line})",
                                 _loc(file, key_node))
             if key in out:
-                _forget(locs, path + (key,))
+                _forget(locs, path + (key,), out[key])
             (merged.add if i < n_merged else merged.discard)(key)
             locs[path + (key,)] = _loc(file, key_node)
             out[key] = _build(value_node, path + (key,), file, locs, constructor, budget)
@@ -104,10 +109,17 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
     return [_build(v, path + (i,), file, locs, constructor, budget) for i, v in enumerate(node.value)]
 
 
-def _forget(locs: dict, path: tuple) -> None:
-    """Drop the locations recorded under ``path`` (a merged value that the mapping's own key replaces)."""
-    for p in [p for p in locs if p[: len(path)] == path]:
-        del locs[p]
+def _forget(locs: dict, path: tuple, old) -> None:
+    """Drop the locations recorded at and under ``path`` (a merged value ``old`` that the mapping's own key
+    replaces), walking ``old``: scanning every location for each of 20,000 merges ran for minutes."""
+    locs.pop(path, None)
+    stack = [(path, old)]
+    while stack:
+        p, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            locs.pop(p + (k,), None)
+            stack.append((p + (k,), v))
 
 
 def _scalar(node, file: str, constructor):
@@ -135,7 +147,11 @@ def _short(text: str) -> str:
 def _check_depth(text: str, file: str) -> None:
     """Refuse nesting beyond MAX_DEPTH from libyaml's event stream (iterative) before composing (recursive)."""
     depth = 0
+    events = 0
     for event in yaml.parse(text, Loader=_Loader):
+        events += 1
+        if events > 2 * MAX_VALUES + 8:  # one event per scalar, two per collection: stop before composing
+            raise SpecError(f"too many values (over {MAX_VALUES:,}): a spec holds far fewer", _loc(file, event))
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
@@ -196,11 +212,29 @@ def parse_yaml_text(text: str, file: str) -> Located:
     return Located(data, locs, file, _package_header(text))
 
 
+def _read_capped(path: Path, file: str, cited_at: Loc | None) -> bytes:
+    """The file's bytes, refused when it is not a regular file (a FIFO would block, /dev/zero never ends) or
+    holds more than MAX_BYTES; at most MAX_BYTES + 1 bytes are read whatever the file claims."""
+    import os
+    import stat
+
+    where = cited_at or Loc(file, 1, 1)
+    if path.is_dir():
+        raise IsADirectoryError(file)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # stat, not open: opening a FIFO blocks until a writer comes
+        raise SpecError(f"not a regular file: {file} (a spec is a YAML file)", where)
+    with open(path, "rb") as f:
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise SpecError(f"spec file larger than {MAX_BYTES // 2**20} MiB: {file}", where)
+    return raw
+
+
 def load_yaml_file(path: str | Path, cited_at: Loc | None = None) -> Located:
     """Read and parse one YAML file; a missing or undecodable file is a :class:`SpecError`."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_capped(Path(path), file, cited_at)
     except FileNotFoundError:
         raise SpecError(f"no such file: {file}", cited_at or Loc(file, 1, 1)) from None
     except IsADirectoryError:
