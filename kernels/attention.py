@@ -137,7 +137,7 @@ def _fwd_inner(acc, l_i, m_i, q, K_base, V_base, offs_m, lo, hi, TK, stride_kt, 
 
 
 @triton.jit
-def _attn_fwd(Q, K, V, O, LSE, COS, SIN,
+def _attn_fwd(Q, K, V, Out, LSE, COS, SIN,
               stride_qb, stride_qh, stride_qt, stride_kb, stride_kh, stride_kt,
               stride_vb, stride_vh, stride_vt, stride_ob, stride_oh, stride_ot, stride_cs,
               H, GROUP, TQ, TK, qk_scale,
@@ -180,13 +180,13 @@ def _attn_fwd(Q, K, V, O, LSE, COS, SIN,
     o = acc / l_i[:, None]
     row_ok = offs_m < TQ
     tl.store(LSE + bh.to(tl.int64) * TQ + offs_m, m_i + tl.math.log2(l_i), mask=row_ok)
-    O_base = O + b * stride_ob + h * stride_oh
-    tl.store(O_base + offs_m[:, None] * stride_ot + col[None, :], o.to(O.dtype.element_ty),
+    O_base = Out + b * stride_ob + h * stride_oh
+    tl.store(O_base + offs_m[:, None] * stride_ot + col[None, :], o.to(Out.dtype.element_ty),
              mask=row_ok[:, None] & valid[None, :])
 
 
 @triton.jit
-def _attn_bwd_preprocess(O, DO, DELTA, stride_ob, stride_oh, stride_ot, stride_dob, stride_doh, stride_dot,
+def _attn_bwd_preprocess(Out, DO, DELTA, stride_ob, stride_oh, stride_ot, stride_dob, stride_doh, stride_dot,
                          H, TQ, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, BLOCK_M: tl.constexpr):
     """delta_i = sum_d O[i, d] * dO[i, d] (FlashAttention-2 Algorithm 2, line 4). Grid (cdiv(TQ, BLOCK_M), B*H)."""
     start_m = tl.program_id(0)
@@ -196,7 +196,7 @@ def _attn_bwd_preprocess(O, DO, DELTA, stride_ob, stride_oh, stride_ot, stride_d
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, D_PAD)
     mask = (offs_m[:, None] < TQ) & (offs_d[None, :] < HEAD_DIM)
-    o = tl.load(O + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_ot + offs_d[None, :], mask=mask,
+    o = tl.load(Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_ot + offs_d[None, :], mask=mask,
                 other=0.0)
     do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m[:, None] * stride_dot + offs_d[None, :],
                  mask=mask, other=0.0)

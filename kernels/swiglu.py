@@ -41,6 +41,8 @@ def _act_and_grad(g, ACT: tl.constexpr):
         da = cdf + g * tl.exp(-0.5 * g * g) * _INV_SQRT_2PI
     else:  # gelu_tanh: 0.5 g (1 + tanh(u)), u = sqrt(2/pi) (g + 0.044715 g^3); tanh(u) = 2 sigmoid(2u) - 1
         u = _SQRT_2_OVER_PI * (g + 0.044715 * g * g * g)
+        # tanh is +-1 in fp32 beyond |u| = 9.01; clamping keeps exp(-2u) finite (no overflow) and changes nothing
+        u = tl.minimum(tl.maximum(u, -20.0), 20.0)
         t = 2.0 * tl.sigmoid(2.0 * u) - 1.0
         a = 0.5 * g * (1.0 + t)
         da = 0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * g * g)
