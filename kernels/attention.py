@@ -47,15 +47,21 @@ def _dim_offsets(HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, SPLIT: tl.constexp
     """
     p = tl.arange(0, D_PAD)
     if SPLIT:
-        HALF_PAD: tl.constexpr = D_PAD // 2
-        HALF: tl.constexpr = HEAD_DIM // 2
-        in_first = p < HALF_PAD
-        col = tl.where(in_first, p, p - HALF_PAD + HALF)
-        valid = tl.where(in_first, p, p - HALF_PAD) < HALF
+        in_first = p < D_PAD // 2
+        col = tl.where(in_first, p, p - D_PAD // 2 + HEAD_DIM // 2)
+        valid = tl.where(in_first, p, p - D_PAD // 2) < HEAD_DIM // 2
     else:
         col = p
         valid = p < HEAD_DIM
     return col, valid
+
+
+@triton.jit
+def _partner_cols(HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr):
+    """With SPLIT, the column held by the lane D_PAD/2 away: swap(x) read straight from memory, so the tiles
+    rotated inside the loops need no register shuffle (on a GPU one goes through shared memory)."""
+    p = tl.arange(0, D_PAD)
+    return tl.where(p < D_PAD // 2, p + HEAD_DIM // 2, p - D_PAD // 2)
 
 
 @triton.jit
@@ -75,7 +81,7 @@ def _half_sign(D_PAD: tl.constexpr):
 
 @triton.jit
 def _load_tile(base, rows, n_rows, stride_row, col, valid, COS, SIN, stride_cs,
-               ROWS: tl.constexpr, D_PAD: tl.constexpr, ROPE: tl.constexpr):
+               HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, ROPE: tl.constexpr):
     """A (ROWS, D_PAD) tile of q or k, zero outside the tensor, rotated by RoPE when ROPE is set."""
     mask = (rows[:, None] < n_rows) & valid[None, :]
     x = tl.load(base + rows[:, None] * stride_row + col[None, :], mask=mask, other=0.0)
@@ -83,9 +89,10 @@ def _load_tile(base, rows, n_rows, stride_row, col, valid, COS, SIN, stride_cs,
         cs = rows[:, None] * stride_cs + col[None, :]
         cos = tl.load(COS + cs, mask=mask, other=0.0).to(tl.float32)
         sin = tl.load(SIN + cs, mask=mask, other=0.0).to(tl.float32)
-        xf = x.to(tl.float32)
-        rot = _half_sign(D_PAD)[None, :] * _swap_halves(xf, ROWS, D_PAD)
-        x = (xf * cos + rot * sin).to(x.dtype)
+        partner = _partner_cols(HEAD_DIM, D_PAD)
+        xp = tl.load(base + rows[:, None] * stride_row + partner[None, :], mask=mask, other=0.0)
+        rot = _half_sign(D_PAD)[None, :] * xp.to(tl.float32)  # rotate_half(x) = sign * swap(x)
+        x = (x.to(tl.float32) * cos + rot * sin).to(x.dtype)
     return x
 
 
@@ -106,12 +113,12 @@ def _rope_backward(g, rows, n_rows, col, valid, COS, SIN, stride_cs, ROWS: tl.co
 @triton.jit
 def _fwd_inner(acc, l_i, m_i, q, K_base, V_base, offs_m, lo, hi, TK, stride_kt, stride_vt, col, valid,
                COS, SIN, stride_cs, qk_scale,
-               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D_PAD: tl.constexpr, CAUSAL: tl.constexpr,
-               MASK: tl.constexpr, ROPE: tl.constexpr, IP: tl.constexpr):
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr,
+               CAUSAL: tl.constexpr, MASK: tl.constexpr, ROPE: tl.constexpr, IP: tl.constexpr):
     """Online softmax over the key blocks [lo, hi); MASK applies the causal and key-length masks."""
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
-        k = _load_tile(K_base, offs_n, TK, stride_kt, col, valid, COS, SIN, stride_cs, BLOCK_N, D_PAD, ROPE)
+        k = _load_tile(K_base, offs_n, TK, stride_kt, col, valid, COS, SIN, stride_cs, HEAD_DIM, D_PAD, ROPE)
         v_mask = (offs_n[:, None] < TK) & valid[None, :]
         v = tl.load(V_base + offs_n[:, None] * stride_vt + col[None, :], mask=v_mask, other=0.0)
         qk = tl.dot(q, tl.trans(k), input_precision=IP) * qk_scale
@@ -154,7 +161,7 @@ def _attn_fwd(Q, K, V, Out, LSE, COS, SIN,
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
 
     q = _load_tile(Q + b * stride_qb + h * stride_qh, offs_m, TQ, stride_qt, col, valid, COS, SIN, stride_cs,
-                   BLOCK_M, D_PAD, ROPE)
+                   HEAD_DIM, D_PAD, ROPE)
     K_base = K + b * stride_kb + hk * stride_kh
     V_base = V + b * stride_vb + hk * stride_vh
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
@@ -172,10 +179,10 @@ def _attn_fwd(Q, K, V, Out, LSE, COS, SIN,
         full_hi = (TK // BLOCK_N) * BLOCK_N
     acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, K_base, V_base, offs_m, 0, full_hi, TK, stride_kt, stride_vt,
                                col, valid, COS, SIN, stride_cs, qk_scale,
-                               BLOCK_M, BLOCK_N, D_PAD, CAUSAL, False, ROPE, IP)
+                               BLOCK_M, BLOCK_N, HEAD_DIM, D_PAD, CAUSAL, False, ROPE, IP)
     acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, K_base, V_base, offs_m, full_hi, hi, TK, stride_kt, stride_vt,
                                col, valid, COS, SIN, stride_cs, qk_scale,
-                               BLOCK_M, BLOCK_N, D_PAD, CAUSAL, True, ROPE, IP)
+                               BLOCK_M, BLOCK_N, HEAD_DIM, D_PAD, CAUSAL, True, ROPE, IP)
 
     o = acc / l_i[:, None]
     row_ok = offs_m < TQ
@@ -207,8 +214,8 @@ def _attn_bwd_preprocess(Out, DO, DELTA, stride_ob, stride_oh, stride_ot, stride
 @triton.jit
 def _bwd_dkdv_inner(dk, dv, k, v, Q_base, DO_base, LSE_base, DELTA_base, offs_n, lo, hi, TQ,
                     stride_qt, stride_dot, col, valid, COS, SIN, stride_cs, qk_scale,
-                    BLOCK_M: tl.constexpr, D_PAD: tl.constexpr, MASK: tl.constexpr, ROPE: tl.constexpr,
-                    IP: tl.constexpr):
+                    BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, MASK: tl.constexpr,
+                    ROPE: tl.constexpr, IP: tl.constexpr):
     """Accumulate dK, dV of one key block over the query blocks [lo, hi); MASK applies the causal mask.
 
     Query rows past TQ load as q = dO = 0, delta = 0 and lse = +inf, so their p is 0 and they add nothing.
@@ -216,7 +223,7 @@ def _bwd_dkdv_inner(dk, dv, k, v, Q_base, DO_base, LSE_base, DELTA_base, offs_n,
     for start_m in range(lo, hi, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_ok = offs_m < TQ
-        q = _load_tile(Q_base, offs_m, TQ, stride_qt, col, valid, COS, SIN, stride_cs, BLOCK_M, D_PAD, ROPE)
+        q = _load_tile(Q_base, offs_m, TQ, stride_qt, col, valid, COS, SIN, stride_cs, HEAD_DIM, D_PAD, ROPE)
         do = tl.load(DO_base + offs_m[:, None] * stride_dot + col[None, :],
                      mask=row_ok[:, None] & valid[None, :], other=0.0)
         lse = tl.load(LSE_base + offs_m, mask=row_ok, other=float("inf"))
@@ -251,7 +258,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, COS, SIN,
     offs_n = start_n * BLOCK_N + tl.arange(0, BLOCK_N)
     kv_mask = (offs_n[:, None] < TK) & valid[None, :]
     k = _load_tile(K + b * stride_kb + hk * stride_kh, offs_n, TK, stride_kt, col, valid, COS, SIN, stride_cs,
-                   BLOCK_N, D_PAD, ROPE)
+                   HEAD_DIM, D_PAD, ROPE)
     v = tl.load(V + b * stride_vb + hk * stride_vh + offs_n[:, None] * stride_vt + col[None, :], mask=kv_mask,
                 other=0.0)
     dk = tl.zeros([BLOCK_N, D_PAD], dtype=tl.float32)
@@ -271,10 +278,10 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, COS, SIN,
         row0 = (b * H + h) * TQ
         dk, dv = _bwd_dkdv_inner(dk, dv, k, v, Q_base, DO_base, LSE + row0, DELTA + row0, offs_n,
                                  lo, tl.minimum(mid, TQ), TQ, stride_qt, stride_dot, col, valid, COS, SIN,
-                                 stride_cs, qk_scale, BLOCK_M, D_PAD, True, ROPE, IP)
+                                 stride_cs, qk_scale, BLOCK_M, HEAD_DIM, D_PAD, True, ROPE, IP)
         dk, dv = _bwd_dkdv_inner(dk, dv, k, v, Q_base, DO_base, LSE + row0, DELTA + row0, offs_n,
                                  mid, TQ, TQ, stride_qt, stride_dot, col, valid, COS, SIN,
-                                 stride_cs, qk_scale, BLOCK_M, D_PAD, False, ROPE, IP)
+                                 stride_cs, qk_scale, BLOCK_M, HEAD_DIM, D_PAD, False, ROPE, IP)
 
     dk = dk * sm_scale
     if ROPE:
@@ -288,12 +295,12 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, COS, SIN,
 @triton.jit
 def _bwd_dq_inner(dq, q, do, lse, delta, K_base, V_base, offs_m, lo, hi, TK, stride_kt, stride_vt, col, valid,
                   COS, SIN, stride_cs, qk_scale,
-                  BLOCK_N: tl.constexpr, D_PAD: tl.constexpr, CAUSAL: tl.constexpr, MASK: tl.constexpr,
-                  ROPE: tl.constexpr, IP: tl.constexpr):
+                  BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, CAUSAL: tl.constexpr,
+                  MASK: tl.constexpr, ROPE: tl.constexpr, IP: tl.constexpr):
     """Accumulate dQ of one query block over the key blocks [lo, hi); MASK applies causal and key-length masks."""
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
-        k = _load_tile(K_base, offs_n, TK, stride_kt, col, valid, COS, SIN, stride_cs, BLOCK_N, D_PAD, ROPE)
+        k = _load_tile(K_base, offs_n, TK, stride_kt, col, valid, COS, SIN, stride_cs, HEAD_DIM, D_PAD, ROPE)
         v = tl.load(V_base + offs_n[:, None] * stride_vt + col[None, :],
                     mask=(offs_n[:, None] < TK) & valid[None, :], other=0.0)
         qk = tl.dot(q, tl.trans(k), input_precision=IP) * qk_scale
@@ -328,7 +335,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, COS, SIN,
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = offs_m < TQ
     q = _load_tile(Q + b * stride_qb + h * stride_qh, offs_m, TQ, stride_qt, col, valid, COS, SIN, stride_cs,
-                   BLOCK_M, D_PAD, ROPE)
+                   HEAD_DIM, D_PAD, ROPE)
     do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m[:, None] * stride_dot + col[None, :],
                  mask=row_ok[:, None] & valid[None, :], other=0.0)
     row0 = bh.to(tl.int64) * TQ
@@ -344,9 +351,9 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, COS, SIN,
         hi = TK
         full_hi = (TK // BLOCK_N) * BLOCK_N
     dq = _bwd_dq_inner(dq, q, do, lse, delta, K_base, V_base, offs_m, 0, full_hi, TK, stride_kt, stride_vt,
-                       col, valid, COS, SIN, stride_cs, qk_scale, BLOCK_N, D_PAD, CAUSAL, False, ROPE, IP)
+                       col, valid, COS, SIN, stride_cs, qk_scale, BLOCK_N, HEAD_DIM, D_PAD, CAUSAL, False, ROPE, IP)
     dq = _bwd_dq_inner(dq, q, do, lse, delta, K_base, V_base, offs_m, full_hi, hi, TK, stride_kt, stride_vt,
-                       col, valid, COS, SIN, stride_cs, qk_scale, BLOCK_N, D_PAD, CAUSAL, True, ROPE, IP)
+                       col, valid, COS, SIN, stride_cs, qk_scale, BLOCK_N, HEAD_DIM, D_PAD, CAUSAL, True, ROPE, IP)
     dq = dq * sm_scale
     if ROPE:
         dq = _rope_backward(dq, offs_m, TQ, col, valid, COS, SIN, stride_cs, BLOCK_M, D_PAD)
@@ -475,6 +482,8 @@ class FlashAttention(torch.autograd.Function):
         q, k, v = _last_contiguous(q), _last_contiguous(k), _last_contiguous(v)
         if cos is not None:
             cos, sin = _last_contiguous(cos), _last_contiguous(sin)
+        # the precision of a dot only means something for fp32 operands; 16-bit ones take the default
+        input_precision = input_precision if q.dtype == torch.float32 else "tf32"
         o, lse = _attention_forward(q, k, v, causal, scale, cos, sin, input_precision)
         ctx.save_for_backward(q, k, v, o, lse, cos, sin)
         ctx.causal, ctx.scale, ctx.input_precision = causal, scale, input_precision

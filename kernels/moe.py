@@ -285,6 +285,8 @@ class MoEExperts(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, topk_weights, w_gate_up, w_down, topk_ids, input_precision):
+        # the precision of a dot only means something for fp32 operands; 16-bit ones take the default
+        input_precision = input_precision if x.dtype == torch.float32 else "tf32"
         out, gate_up, route = _moe_forward(x, topk_ids, topk_weights, w_gate_up, w_down, input_precision)
         ctx.save_for_backward(x, topk_weights, w_gate_up, w_down, gate_up, *route)
         ctx.input_precision = input_precision
