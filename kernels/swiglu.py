@@ -18,9 +18,10 @@ import triton
 import triton.language as tl
 
 ACTIVATIONS = ("silu", "gelu", "gelu_tanh")
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# globals a kernel reads must be tl.constexpr on a GPU (the interpreter would accept plain floats)
+_SQRT_2_OVER_PI = tl.constexpr(math.sqrt(2.0 / math.pi))
+_INV_SQRT_2 = tl.constexpr(1.0 / math.sqrt(2.0))
+_INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
 
 
 # ----------------------------------------------------------------------------------------------------------
