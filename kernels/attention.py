@@ -414,6 +414,8 @@ def _check(q, k, v, cos, sin):
     if k.shape[0] != B or v.shape[:3] != k.shape[:3] or k.shape[3] != D or v.shape[3] != D:
         raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}: expected (B, H, Tq, D) "
                          "and (B, H_kv, Tk, D) twice")
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k and v must share a dtype, not {q.dtype}, {k.dtype}, {v.dtype}")
     if H % k.shape[1]:
         raise ValueError(f"{H} query heads are not a multiple of {k.shape[1]} K/V heads")
     if not 1 <= D <= 256:

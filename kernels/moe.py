@@ -315,9 +315,13 @@ def moe_experts(x: torch.Tensor, topk_ids: torch.Tensor, topk_weights: torch.Ten
     if topk_ids.shape != topk_weights.shape or topk_ids.shape[:-1] != x.shape[:-1]:
         raise ValueError(f"topk_ids {tuple(topk_ids.shape)} and topk_weights {tuple(topk_weights.shape)} must "
                          f"both be (..., k) over x's leading axes {tuple(x.shape[:-1])}")
+    if not x.dtype == w_gate_up.dtype == w_down.dtype:
+        raise ValueError(f"x, w_gate_up and w_down must share a dtype, not {x.dtype}, {w_gate_up.dtype}, "
+                         f"{w_down.dtype}")
     k = topk_ids.shape[-1]
-    out = MoEExperts.apply(x.reshape(-1, d).contiguous(), topk_weights.reshape(-1, k), w_gate_up.contiguous(),
-                           w_down.contiguous(), topk_ids.reshape(-1, k), input_precision)
+    # the kernels index the routing weights by pair id t * k + j: a contiguous (T, k) layout
+    out = MoEExperts.apply(x.reshape(-1, d).contiguous(), topk_weights.reshape(-1, k).contiguous(),
+                           w_gate_up.contiguous(), w_down.contiguous(), topk_ids.reshape(-1, k), input_precision)
     return out.view(x.shape)
 
 

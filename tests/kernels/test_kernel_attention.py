@@ -139,3 +139,9 @@ def test_flop_count():
     assert fwd == 4 * 4 * 32 * 4096**2 * 128 / 2
     assert attention_flops(4, 32, 4096, 4096, 128, causal=True, backward=True) == 2.5 * fwd
     assert math.isclose(attention_flops(1, 1, 8, 8, 8, causal=False), 4 * 8 * 8 * 8)
+
+
+def test_mixed_dtypes_are_refused():
+    q = torch.zeros(1, 2, 4, 16)
+    with pytest.raises(ValueError, match="dtype"):
+        flash_attention(q, q.double(), q)

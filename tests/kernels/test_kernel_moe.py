@@ -107,3 +107,19 @@ def test_flop_count():
     # T=8192, d=2048, F=1408, top-8: 2 FLOPs x 8192 x 8 pairs x 2048 x 3F
     assert moe_flops(8192, 2048, 1408, 8) == 2.0 * 8192 * 8 * 2048 * 3 * 1408
     assert moe_flops(8192, 2048, 1408, 8, backward=True) == 2 * moe_flops(8192, 2048, 1408, 8)
+
+
+def test_strided_routing_weights_and_mixed_dtypes():
+    """Routing weights given as a non-contiguous (T, k) view give the same result as a contiguous copy;
+    x and weights in different dtypes are refused before any launch."""
+    gen = torch.Generator().manual_seed(3)
+    T, d, Fh, E = 5, 16, 16, 3
+    x = torch.randn(T, d, generator=gen).to(DEVICE)
+    ids = torch.randint(0, E, (T, 2), generator=gen).to(DEVICE)
+    w = torch.rand(2, T, generator=gen).to(DEVICE).t()  # (T, 2), strides (1, T)
+    assert not w.is_contiguous()
+    wgu = torch.randn(E, 2 * Fh, d, generator=gen).to(DEVICE)
+    wd = torch.randn(E, d, Fh, generator=gen).to(DEVICE)
+    torch.testing.assert_close(moe_experts(x, ids, w, wgu, wd), moe_experts(x, ids, w.contiguous(), wgu, wd))
+    with pytest.raises(ValueError, match="dtype"):
+        moe_experts(x.double(), ids, w, wgu, wd)
