@@ -151,7 +151,8 @@ def _attn_fwd(Q, K, V, Out, LSE, COS, SIN,
               HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, CAUSAL: tl.constexpr, ROPE: tl.constexpr,
               IP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program: BLOCK_M queries of one (batch, head), all their keys. Grid (cdiv(TQ, BLOCK_M), B * H)."""
-    start_m = tl.program_id(0)
+    # causal: the last query blocks see the most keys; launching them first shortens the tail of the grid
+    start_m = tl.num_programs(0) - 1 - tl.program_id(0) if CAUSAL else tl.program_id(0)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
@@ -325,7 +326,8 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, COS, SIN,
                  HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, CAUSAL: tl.constexpr, ROPE: tl.constexpr,
                  IP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program: dQ of BLOCK_M queries of one (batch, head). Grid (cdiv(TQ, BLOCK_M), B * H)."""
-    start_m = tl.program_id(0)
+    # causal: the last query blocks see the most keys; launching them first shortens the tail of the grid
+    start_m = tl.num_programs(0) - 1 - tl.program_id(0) if CAUSAL else tl.program_id(0)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
