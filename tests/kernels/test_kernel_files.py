@@ -10,11 +10,18 @@ import pytest
 
 KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 ALLOWED = {"torch", "triton", "triton.language", "math"}
-FILES = sorted(KERNELS.glob("*.py"))
+FILES = sorted(p for p in KERNELS.glob("*.py") if p.name != "__init__.py")
 
 
 def test_the_five_kernel_files_exist():
     assert {f.stem for f in FILES} >= {"attention", "swiglu", "rmsnorm", "layernorm", "moe"}
+
+
+def test_kernels_is_a_regular_package():
+    """`import kernels.x` must find this directory even where another package named kernels is installed."""
+    import kernels
+
+    assert Path(kernels.__file__).parent == KERNELS
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
