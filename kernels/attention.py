@@ -400,15 +400,35 @@ def _strides3(t: torch.Tensor) -> tuple[int, int, int]:
     return t.stride(0), t.stride(1), t.stride(2)
 
 
-def _launch(kernel, tuned, grid_rows, grid_bh, on_gpu: bool, *args, **kw):
-    if on_gpu:
+def _launch(kernel, tuned, grid_rows, grid_bh, x: torch.Tensor, seq_len: int, *args, **kw):
+    """Autotuned on a GPU for sequences of _AUTOTUNE_MIN_LEN or more; fixed small tiles for shorter ones on a
+    GPU (one compilation per shape instead of one per candidate: the GPU tests' many tiny shapes) and in the
+    interpreter."""
+    if x.is_cuda and seq_len >= _AUTOTUNE_MIN_LEN:
         tuned[lambda meta: (triton.cdiv(grid_rows, meta[_GRID_BLOCK[kernel]]), grid_bh)](*args, **kw)
-    else:
-        blocks = _INTERPRETER_BLOCKS
-        kernel[(triton.cdiv(grid_rows, blocks[_GRID_BLOCK[kernel]]), grid_bh)](*args, **kw, **blocks)
+        return
+    cfg = _small_gpu_tiles(kernel, kw["D_PAD"] * x.element_size()) if x.is_cuda else _INTERPRETER_BLOCKS
+    kernel[(triton.cdiv(grid_rows, cfg[_GRID_BLOCK[kernel]]), grid_bh)](*args, **kw, **cfg)
+
+
+def _small_gpu_tiles(kernel, row_bytes: int) -> dict:
+    """_SMALL_GPU's tiles for rows of up to 256 bytes (bf16 D <= 128); halved per doubling beyond (bf16
+    D = 256, fp32 D > 64), at least 16, so the K/V tiles stay within shared memory."""
+    cfg = dict(_SMALL_GPU[kernel])
+    shrink = max(1, row_bytes // 256)
+    cfg["BLOCK_M"] = max(16, cfg["BLOCK_M"] // shrink)
+    cfg["BLOCK_N"] = max(16, cfg["BLOCK_N"] // shrink)
+    return cfg
 
 
 _GRID_BLOCK = {_attn_fwd: "BLOCK_M", _attn_bwd_dkdv: "BLOCK_N", _attn_bwd_dq: "BLOCK_M"}
+_AUTOTUNE_MIN_LEN = 1024
+# tests/kernels/compile_for_gpu.py compiles these for sm_90 (and the shrunk ones for fp32, D = 256)
+_SMALL_GPU = {
+    _attn_fwd: dict(BLOCK_M=64, BLOCK_N=32, num_warps=4, num_stages=2),
+    _attn_bwd_dq: dict(BLOCK_M=64, BLOCK_N=32, num_warps=4, num_stages=2),
+    _attn_bwd_dkdv: dict(BLOCK_M=32, BLOCK_N=64, num_warps=4, num_stages=2),
+}
 
 
 def _check(q, k, v, cos, sin):
@@ -443,7 +463,7 @@ def _attention_forward(q, k, v, causal, scale, cos, sin, ip):
     lse = torch.empty((B, H, TQ), device=q.device, dtype=torch.float32)
     rope = cos is not None
     cs = (cos, sin, cos.stride(0)) if rope else (q, q, 0)  # unused pointers when rope is off
-    _launch(_attn_fwd, _attn_fwd_tuned, TQ, B * H, q.is_cuda,
+    _launch(_attn_fwd, _attn_fwd_tuned, TQ, B * H, q, max(TQ, TK),
             q, k, v, o, lse, cs[0], cs[1], *_strides3(q), *_strides3(k), *_strides3(v), *_strides3(o), cs[2],
             H, H // HKV, TQ, TK, scale * LOG2E,
             HEAD_DIM=D, D_PAD=_pad_dim(D), CAUSAL=causal, ROPE=rope, IP=ip)
@@ -462,11 +482,11 @@ def _attention_backward(do, q, k, v, o, lse, causal, scale, cos, sin, ip):
     rope = cos is not None
     cs = (cos, sin, cos.stride(0)) if rope else (q, q, 0)
     common = dict(HEAD_DIM=D, D_PAD=_pad_dim(D), CAUSAL=causal, ROPE=rope, IP=ip)
-    _launch(_attn_bwd_dkdv, _attn_bwd_dkdv_tuned, TK, B * HKV, q.is_cuda,
+    _launch(_attn_bwd_dkdv, _attn_bwd_dkdv_tuned, TK, B * HKV, q, max(TQ, TK),
             q, k, v, do, lse, delta, dk, dv, cs[0], cs[1],
             *_strides3(q), *_strides3(k), *_strides3(v), *_strides3(do), *_strides3(dk), *_strides3(dv), cs[2],
             H, HKV, H // HKV, TQ, TK, scale, scale * LOG2E, **common)
-    _launch(_attn_bwd_dq, _attn_bwd_dq_tuned, TQ, B * H, q.is_cuda,
+    _launch(_attn_bwd_dq, _attn_bwd_dq_tuned, TQ, B * H, q, max(TQ, TK),
             q, k, v, do, lse, delta, dq, cs[0], cs[1],
             *_strides3(q), *_strides3(k), *_strides3(v), *_strides3(do), *_strides3(dq), cs[2],
             H, H // HKV, TQ, TK, scale, scale * LOG2E, **common)

@@ -33,12 +33,17 @@ POINTERS = {
 
 
 def variants():
-    """(label, kernel, constexprs, num_warps, num_stages): every constexpr branch once, small tiles (fast)."""
-    for rope in (False, True):
-        c = dict(HEAD_DIM=80, D_PAD=128, CAUSAL=True, ROPE=rope, IP="tf32", BLOCK_M=64, BLOCK_N=32)
-        yield f"attention fwd rope={rope}", attention._attn_fwd, c, 4, 2
-        yield f"attention dq rope={rope}", attention._attn_bwd_dq, c, 4, 2
-        yield f"attention dkdv rope={rope}", attention._attn_bwd_dkdv, dict(c, BLOCK_M=32, BLOCK_N=64), 4, 2
+    """(label, kernel, constexprs, num_warps, num_stages[, dtype]): every constexpr branch once, small tiles."""
+    for causal, rope in ((True, False), (True, True), (False, False)):
+        c = dict(HEAD_DIM=80, D_PAD=128, CAUSAL=causal, ROPE=rope, IP="tf32", BLOCK_M=64, BLOCK_N=32)
+        label = f"causal={causal} rope={rope}"
+        yield f"attention fwd {label}", attention._attn_fwd, c, 4, 2
+        yield f"attention dq {label}", attention._attn_bwd_dq, c, 4, 2
+        yield f"attention dkdv {label}", attention._attn_bwd_dkdv, dict(c, BLOCK_M=32, BLOCK_N=64), 4, 2
+    for fn in (attention._attn_fwd, attention._attn_bwd_dq, attention._attn_bwd_dkdv):  # fp32, D = 256
+        c = dict(HEAD_DIM=256, D_PAD=256, CAUSAL=True, ROPE=False, IP="ieee", **attention._small_gpu_tiles(fn, 1024))
+        warps, stages = c.pop("num_warps"), c.pop("num_stages")
+        yield f"attention {fn.__name__} fp32 D=256", fn, c, warps, stages, "fp32"
     yield "attention preprocess", attention._attn_bwd_preprocess, dict(HEAD_DIM=80, D_PAD=128, BLOCK_M=64), 4, 1
     tiles = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32)
     for a, e in (("token", "sorted"), ("swiglu", "pair_scaled"), ("token", "swiglu_bwd"), ("sorted", "pair")):
@@ -56,7 +61,7 @@ def variants():
         yield f"layernorm bwd affine={affine}", layernorm._layernorm_bwd, c, 16, 1
 
 
-def compile_one(fn, constexprs, num_warps, num_stages):
+def compile_one(fn, constexprs, num_warps, num_stages, dtype="bf16"):
     sig = {}
     # K is attention's key tensor but the MoE GEMMs' reduction width
     ints = {"K"} if fn.__module__.endswith("moe") else set()
@@ -64,7 +69,7 @@ def compile_one(fn, constexprs, num_warps, num_stages):
         if name in constexprs:
             sig[name] = "constexpr"
         elif name in POINTERS and name not in ints:
-            sig[name] = "*" + POINTERS[name]
+            sig[name] = "*" + (dtype if POINTERS[name] == "bf16" else POINTERS[name])
         else:
             sig[name] = "fp32" if name in FLOATS else "i32"
     src = ASTSource(fn, sig, constexprs=constexprs)
@@ -73,11 +78,11 @@ def compile_one(fn, constexprs, num_warps, num_stages):
 
 def main() -> int:
     failed = total = 0
-    for label, fn, constexprs, warps, stages in variants():
+    for label, fn, constexprs, warps, stages, *dtype in variants():
         total += 1
         t = time.perf_counter()
         try:
-            kernel = compile_one(fn, constexprs, warps, stages)
+            kernel = compile_one(fn, constexprs, warps, stages, *dtype)
         except Exception as exc:  # report every failing variant, not only the first
             failed += 1
             cause = exc.__cause__ or exc

@@ -1,7 +1,7 @@
 """Every kernel variant compiles for a Hopper GPU (sm_90), checked without one (see compile_for_gpu.py).
 
-27 variants: about 25 s of CPU without Triton's cache (70 s wall on the shared 2-core machine; the RoPE
-attention variants are the slow ones), under 5 s with it: marked slow.
+33 variants: about 55 s of CPU without Triton's cache (5 minutes wall on the shared, busy 2-core machine; the
+RoPE attention variants are the slow ones), under 5 s with it: marked slow.
 """
 
 import os
@@ -32,6 +32,6 @@ def test_kernels_compile_for_sm90():
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     summary = re.search(r"(\d+) variants, 0 failed", proc.stdout)
-    assert summary and proc.stdout.count("\nok   ") + proc.stdout.startswith("ok   ") == int(summary[1]) >= 27, (
+    assert summary and proc.stdout.count("\nok   ") + proc.stdout.startswith("ok   ") == int(summary[1]) >= 33, (
         proc.stdout
     )
