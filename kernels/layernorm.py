@@ -81,17 +81,17 @@ def _layernorm_bwd(X, W, DY, DX, MEAN, RSTD, DW_PARTIAL, DB_PARTIAL, stride_x, s
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
+def _ln_rows(t: torch.Tensor) -> torch.Tensor:
     t2 = t.reshape(-1, t.shape[-1])
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
-def _warps(block: int) -> int:
+def _ln_warps(block: int) -> int:
     # one warp per 256 columns, 1 to 16 warps
     return max(1, min(16, block // 256))
 
 
-def _partial_programs(M: int, x: torch.Tensor) -> int:
+def _ln_partial_programs(M: int, x: torch.Tensor) -> int:
     """P for the backward: 4 per SM on a GPU, 2 in the interpreter (which pays per program)."""
     if x.is_cuda:
         return max(1, min(M, 4 * torch.cuda.get_device_properties(x.device).multi_processor_count))
@@ -99,7 +99,7 @@ def _partial_programs(M: int, x: torch.Tensor) -> int:
 
 
 def _layernorm_forward(x, weight, bias, eps):
-    x2 = _rows(x)
+    x2 = _ln_rows(x)
     M, N = x2.shape
     y = torch.empty_like(x2)
     mean = torch.empty(M, device=x.device, dtype=torch.float32)
@@ -107,21 +107,21 @@ def _layernorm_forward(x, weight, bias, eps):
     block = triton.next_power_of_2(N)
     _layernorm_fwd[(M,)](x2, weight if weight is not None else x2, bias if bias is not None else x2, y, mean,
                          rstd, x2.stride(0), y.stride(0), N, eps, AFFINE=weight is not None,
-                         BIAS=bias is not None, BLOCK=block, num_warps=_warps(block))
+                         BIAS=bias is not None, BLOCK=block, num_warps=_ln_warps(block))
     return y.view(x.shape), mean, rstd
 
 
 def _layernorm_backward(dy, x, weight, bias, mean, rstd):
-    x2, dy2 = _rows(x), _rows(dy)
+    x2, dy2 = _ln_rows(x), _ln_rows(dy)
     M, N = x2.shape
     dx = torch.empty_like(x2)
-    P = _partial_programs(M, x)
+    P = _ln_partial_programs(M, x)
     dw_part = torch.empty((P, N), device=x.device, dtype=torch.float32) if weight is not None else rstd
     db_part = torch.empty((P, N), device=x.device, dtype=torch.float32) if bias is not None else rstd
     block = triton.next_power_of_2(N)
     _layernorm_bwd[(P,)](x2, weight if weight is not None else x2, dy2, dx, mean, rstd, dw_part, db_part,
                          x2.stride(0), dy2.stride(0), dx.stride(0), M, N, AFFINE=weight is not None,
-                         BIAS=bias is not None, BLOCK=block, num_warps=_warps(block))
+                         BIAS=bias is not None, BLOCK=block, num_warps=_ln_warps(block))
     # the second reduction: P partial rows, not M
     dw = dw_part.sum(0).to(weight.dtype) if weight is not None else None
     db = db_part.sum(0).to(bias.dtype) if bias is not None else None

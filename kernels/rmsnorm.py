@@ -68,17 +68,17 @@ def _rmsnorm_bwd(X, W, DY, DX, RSTD, DW_PARTIAL, stride_x, stride_dy, stride_dx,
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
+def _rms_rows(t: torch.Tensor) -> torch.Tensor:
     t2 = t.reshape(-1, t.shape[-1])
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
-def _warps(block: int) -> int:
+def _rms_warps(block: int) -> int:
     # one warp per 256 columns, 1 to 16 warps: 8 fp32 values per thread at most in flight per load
     return max(1, min(16, block // 256))
 
 
-def _partial_programs(M: int, x: torch.Tensor) -> int:
+def _rms_partial_programs(M: int, x: torch.Tensor) -> int:
     """P for the backward: 4 per SM on a GPU (enough rows in flight to fill HBM), 2 in the interpreter
     (which pays per program; 2 still exercises the second reduction)."""
     if x.is_cuda:
@@ -87,27 +87,27 @@ def _partial_programs(M: int, x: torch.Tensor) -> int:
 
 
 def _rmsnorm_forward(x, weight, eps):
-    x2 = _rows(x)
+    x2 = _rms_rows(x)
     M, N = x2.shape
     y = torch.empty_like(x2)
     rstd = torch.empty(M, device=x.device, dtype=torch.float32)
     block = triton.next_power_of_2(N)
     affine = weight is not None
     _rmsnorm_fwd[(M,)](x2, weight if affine else x2, y, rstd, x2.stride(0), y.stride(0), N, eps, AFFINE=affine,
-                       BLOCK=block, num_warps=_warps(block))
+                       BLOCK=block, num_warps=_rms_warps(block))
     return y.view(x.shape), rstd
 
 
 def _rmsnorm_backward(dy, x, weight, rstd):
-    x2, dy2 = _rows(x), _rows(dy)
+    x2, dy2 = _rms_rows(x), _rms_rows(dy)
     M, N = x2.shape
     dx = torch.empty_like(x2)
-    P = _partial_programs(M, x)
+    P = _rms_partial_programs(M, x)
     affine = weight is not None
     partial = torch.empty((P, N), device=x.device, dtype=torch.float32) if affine else rstd
     block = triton.next_power_of_2(N)
     _rmsnorm_bwd[(P,)](x2, weight if affine else x2, dy2, dx, rstd, partial, x2.stride(0), dy2.stride(0),
-                       dx.stride(0), M, N, AFFINE=affine, BLOCK=block, num_warps=_warps(block))
+                       dx.stride(0), M, N, AFFINE=affine, BLOCK=block, num_warps=_rms_warps(block))
     dw = partial.sum(0).to(weight.dtype) if affine else None  # the second reduction: P rows, not M
     return dx.view(x.shape), dw
 

@@ -87,34 +87,34 @@ def _glu_bwd(G, U, DO, DG, DU, stride_g, stride_u, stride_do, stride_dg, stride_
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
+def _glu_rows(t: torch.Tensor) -> torch.Tensor:
     """(..., N) -> (M, N) with unit column stride, a view when the layout allows."""
     t2 = t.reshape(-1, t.shape[-1]) if t.dim() != 2 else t
     return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
-def _block(n: int, on_gpu: bool) -> int:
+def _glu_block(n: int, on_gpu: bool) -> int:
     # GPU: 1024 fp32 lanes per program (4 warps, 8 elements each) keeps loads 16-byte wide; the interpreter
     # pays per program, so one program covers a whole (small) row there
     return min(1024, triton.next_power_of_2(n)) if on_gpu else triton.next_power_of_2(n)
 
 
 def _glu_forward(gate, up, act):
-    g, u = _rows(gate), _rows(up)
+    g, u = _glu_rows(gate), _glu_rows(up)
     M, N = g.shape
     out = torch.empty((M, N), device=g.device, dtype=g.dtype)
-    block = _block(N, g.is_cuda)
+    block = _glu_block(N, g.is_cuda)
     _glu_fwd[(M, triton.cdiv(N, block))](g, u, out, g.stride(0), u.stride(0), out.stride(0), N, ACT=act,
                                          BLOCK=block)
     return out.view(gate.shape)
 
 
 def _glu_backward(dout, gate, up, act):
-    g, u, do = _rows(gate), _rows(up), _rows(dout)
+    g, u, do = _glu_rows(gate), _glu_rows(up), _glu_rows(dout)
     M, N = g.shape
     dg = torch.empty((M, N), device=g.device, dtype=g.dtype)
     du = torch.empty((M, N), device=u.device, dtype=u.dtype)
-    block = _block(N, g.is_cuda)
+    block = _glu_block(N, g.is_cuda)
     _glu_bwd[(M, triton.cdiv(N, block))](g, u, do, dg, du, g.stride(0), u.stride(0), do.stride(0), dg.stride(0),
                                          du.stride(0), N, ACT=act, BLOCK=block)
     return dg.view(gate.shape), du.view(up.shape)

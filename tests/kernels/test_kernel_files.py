@@ -41,3 +41,20 @@ def test_imports_only_torch_triton_math(path):
 def test_docstring_cites_a_paper(path):
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     assert re.search(r"arXiv:\d{4}\.\d{4,5}", doc), f"{path.name}: no arXiv citation in the module docstring"
+
+
+def test_no_two_files_define_the_same_name():
+    """A generated model carries several kernel files one after another in one module: a top-level name
+    defined twice would silently take the later file's definition."""
+    seen: dict[str, str] = {}
+    for path in FILES:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in names:
+                assert name not in seen, f"{path.name}:{node.lineno}: {name} is also defined in {seen[name]}"
+                seen[name] = path.name
