@@ -45,7 +45,8 @@ def _routing(kind, T, E, k, gen):
 # (T, d, F, E, k, routing)
 CASES = {
     "T11_E4_top2": (11, 24, 40, 4, 2, "random"),
-    "one_expert_all_one_none": (9, 24, 40, 4, 2, "one_expert_takes_all"),
+    # 20 rows for expert 1: its segment spans two 16-row interpreter blocks (and the weight-gradient loop two steps)
+    "one_expert_all_one_none": (20, 24, 40, 4, 2, "one_expert_takes_all"),
     "top1_all_to_last": (13, 16, 24, 3, 1, "top1_all_to_last"),
     "T1_E2_top2": (1, 16, 16, 2, 2, "random"),
     "T37_E5_top2_multiblock": (37, 16, 24, 5, 2, "random"),
