@@ -55,6 +55,14 @@ golden: venv
 bench: venv
 	$(BIN)/python scripts/bench.py
 
+# Triton kernels next to their baselines on a CUDA GPU (issue 9); without one it says nothing was measured.
+# It never creates or installs into .venv: a GPU machine may reach no package registry. It runs with
+# PYTHON when given on the command line (make bench-kernels PYTHON=python3), else .venv's Python if present.
+BENCH_PYTHON = $(if $(filter command line,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)))
+.PHONY: bench-kernels
+bench-kernels:
+	$(BENCH_PYTHON) scripts/bench_kernels.py
+
 lint-code: venv
 	$(BIN)/ruff check archc tests scripts
 
