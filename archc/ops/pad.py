@@ -28,8 +28,8 @@ class Pad(Op):
             return
         low, high = _INT_RANGE[dtype]
         if not value.is_integer() or not low <= value < high:
-            n.fail(f"value {value} cannot fill a {dtype} tensor: use a whole number from {low} to {high - 1}",
-                   "value")
+            n.fail(f"value {value} cannot fill {'a' if dtype == 'bool' else 'an'} {dtype} tensor: use a whole "
+                   f"number from {low} to {high - 1}", "value")
 
     def infer(self, n):
         shape = n.need_rank(at_least=1, what=": pad extends the last axis")

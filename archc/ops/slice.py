@@ -43,8 +43,8 @@ class Slice(Op):
             length = -start
         else:
             n.fail(f"start {start} and end {end} count from opposite ends of the symbolic axis {size} of "
-                   f"{fmt(shape)}, so the length would depend on {size} in both directions; count both from "
-                   "the same end, or start from the front and end from the back", "end")
+                   f"{fmt(shape)}, so the length would depend on {size}; count both from the same end, or start "
+                   "from the front and end from the back", "end")
         return [shape[:axis] + (length,) + shape[axis + 1:]]
 
     def flops(self, n, out):
