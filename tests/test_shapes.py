@@ -116,6 +116,13 @@ def test_ints_beyond_int64_are_refused(tmp_path, text, line, col, words):
     refused(tmp_path, text, line, col, *words)
 
 
+def test_an_int_too_long_to_print_is_refused_by_its_size(tmp_path):
+    # 90 factors of 10**50: 4,500 digits, past the 4,300 that Python converts to text
+    product = "${mul:" + ",".join(["${vars.a}"] * 90) + "}"
+    refused(tmp_path, f"vars: {{a: {10**50}}}\n" + HEAD + f'  l: {{op: linear, out_features: "{product}"}}\n', 4, 19,
+            "an int of 14,949 bits", "int64")
+
+
 @pytest.mark.parametrize("rule, col", [("{std: .inf}", 36), ("{std: .nan}", 36), ("{value: .nan}", 36),
                                        ("{value: -.inf}", 36), ("{std: " + "9" * 400 + "}", 36)])
 def test_init_refuses_non_finite_numbers(tmp_path, rule, col):

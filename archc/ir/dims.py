@@ -18,6 +18,12 @@ _TERM = re.compile(r"([+-]?)([A-Za-z_][A-Za-z0-9_]*|[0-9]+)")
 INT64_MAX = 2**63 - 1
 
 
+def show_int(n: int) -> str:
+    """``1,024`` for an int a reader can take in; its size in bits beyond 30 digits (Python refuses to print
+    ints of over 4,300 digits at all)."""
+    return f"{n:,}" if abs(n) < 10**30 else f"{'-' if n < 0 else ''}an int of {n.bit_length():,} bits"
+
+
 def is_symbol(dim) -> bool:
     return isinstance(dim, str) and bool(_SYMBOL.fullmatch(dim))
 

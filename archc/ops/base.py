@@ -57,7 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from archc.ir.dims import INT64_MAX, fmt
+from archc.ir.dims import INT64_MAX, fmt, show_int
 
 REQUIRED = object()
 
@@ -214,7 +214,7 @@ class NodeView:
 
     def fits_int64(self, value: int, what: str, attr: str | None = None) -> int:
         if value > INT64_MAX:
-            self.fail(f"{what} is {value:,}, more than torch's int64 sizes hold ({INT64_MAX:,})", attr)
+            self.fail(f"{what} is {show_int(value)}, more than torch's int64 sizes hold ({INT64_MAX:,})", attr)
         return value
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from archc.errors import SpecError, did_you_mean
-from archc.ir.dims import INT64_MAX, fmt
+from archc.ir.dims import INT64_MAX, fmt, show_int
 from archc.ir.graph import IR
 from archc.ops.registry import OPS
 from archc.passes.infer_shapes import node_view
@@ -37,7 +37,7 @@ def count(ir: IR) -> IR:
         params = {k: list(v) for k, v in op.params(view).items()}
         for name, shape in params.items():
             if math.prod(shape) > INT64_MAX:
-                view.fail(f"parameter {name} {fmt(shape)} has {math.prod(shape):,} elements, more than torch's "
+                view.fail(f"parameter {name} {fmt(shape)} has {show_int(math.prod(shape))} elements, more than torch's "
                           f"int64 sizes hold ({INT64_MAX:,})")
         for name in node.init:
             if name != "*" and name not in params:

@@ -12,7 +12,7 @@ through their hooks (archc/ops/base.py).
 from __future__ import annotations
 
 from archc.errors import SpecError
-from archc.ir.dims import INT64_MAX, fmt, known_numel
+from archc.ir.dims import INT64_MAX, fmt, known_numel, show_int
 from archc.ir.graph import IR, Node
 from archc.ops.base import FLOAT_DTYPES, INT_DTYPES, NON_TENSOR, TAKES, NodeView, Op, describe_dtype
 from archc.ops.registry import OPS
@@ -74,7 +74,7 @@ def _check_attr_values(op: Op, view: NodeView) -> None:
                     view.fail(f"{attr}[{i}] is {shown}; expected {want}", attr)
         for item in items:
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) > INT64_MAX:
-                view.fail(f"{attr} holds {item:,}, beyond torch's int64 range (at most {INT64_MAX:,})", attr)
+                view.fail(f"{attr} holds {show_int(item)}, beyond torch's int64 range (at most {INT64_MAX:,})", attr)
 
 
 def _check_sizes(view: NodeView, shapes: dict) -> None:
@@ -82,7 +82,7 @@ def _check_sizes(view: NodeView, shapes: dict) -> None:
         count = known_numel(shape)
         if count > INT64_MAX:
             where = "" if port == "out" else f" {port}"
-            view.fail(f"output{where} {fmt(shape)} has {count:,} elements, more than torch's int64 sizes hold "
+            view.fail(f"output{where} {fmt(shape)} has {show_int(count)} elements, more than torch's int64 sizes hold "
                       f"({INT64_MAX:,})")
 
 
