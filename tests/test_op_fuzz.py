@@ -65,7 +65,8 @@ def attr_value(draw, name, attr):
         options.append(st.booleans())
     if list in types:
         item = st.one_of(small_ints, dims, odd) if attr.item else odd
-        options.append(st.lists(st.one_of(st.integers(1, 4), dims) | item, min_size=0, max_size=4) | st.lists(st.integers(1, 4), min_size=2, max_size=3))
+        mixed = st.lists(st.one_of(st.integers(1, 4), dims) | item, min_size=0, max_size=4)
+        options.append(mixed | st.lists(st.integers(1, 4), min_size=2, max_size=3))
     if attr.nullable:
         options.append(st.none())
     return draw(st.one_of(*options)) if options else draw(odd)
@@ -100,7 +101,7 @@ def op_use(draw, name):
             attrs[attr_name] = op.example["attrs"][attr_name]
         elif attr.required or draw(st.booleans()):
             attrs[attr_name] = draw(attr_value(attr_name, attr))
-    for attr_name, value in attrs.items():  # a list of sizes sometimes partitions the axis it splits
+    for value in attrs.values():  # a list of sizes sometimes partitions the axis it splits
         fits = isinstance(value, list) and value and all(type(v) is int and v > 0 for v in value) and first_shape
         if fits and draw(st.booleans()):
             dim = attrs.get("dim", -1)
