@@ -282,6 +282,17 @@ def test_a_linear_feeding_an_output_counts_as_the_head(tmp_path):
     assert [spec.ir.node(k).meta["category"] for k in ("a", "b")] == ["other", "head"]
 
 
+@pytest.mark.parametrize("use", ["{block: ffn}", "{block: pair, repeat: 3}"])
+def test_a_block_ending_the_spec_keeps_its_category(tmp_path, use):
+    # the down projection of an mlp block, or the last iteration of a repeat, is not the model's head
+    blocks = ("blocks:\n"
+              "  ffn: {role: mlp, nodes: {up: {op: linear, out_features: 16}, down: {op: linear, out_features: 8}}}\n"
+              "  pair: {nodes: {p: {op: linear, out_features: 8}, q: {op: linear, out_features: 8}}}\n")
+    spec = load_spec(write(tmp_path, blocks + HEAD + f"  b: {use}\n"))
+    categories = {n.meta["category"] for n in spec.ir.nodes() if n.op == "linear"}
+    assert categories == ({"mlp"} if "ffn" in use else {"other"})
+
+
 # -- symbolic sizes -------------------------------------------------------------------------------------------
 
 def test_size_arithmetic_is_canonical():

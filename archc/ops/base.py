@@ -38,8 +38,8 @@ Hooks (class attributes and methods of :class:`Op`; the default in brackets):
 ``category`` [``other``] and ``output_category`` [``None``]
     where ``archc show`` puts the op's FLOPs and parameters: embedding, attention, mlp, norm, position,
     head or other (``other`` takes the role of the enclosing block: the linears of an ``ffn`` block count
-    as mlp). ``output_category`` replaces it when the node feeds a model output directly (a ``linear``
-    there is the head).
+    as mlp). ``output_category`` replaces it when the node feeds a model output directly from outside any
+    repeat or block with a role (a ``linear`` there is the head).
 ``elementwise`` [``False``]
     the output has the shape and meaning of input ``x`` (lint follows residual streams through it).
 ``example``

@@ -1,11 +1,12 @@
 """count: parameters and forward FLOPs per token of every node.
 
 Writes ``meta["params"]`` ({name: shape}, without tied parameters), ``meta["n_params"]``, ``meta["flops"]``
-([fixed, per_ctx]: FLOPs per token are ``fixed + per_ctx * T``) and ``meta["category"]`` (the op's
-``output_category`` when the node feeds a model output and the op declares one, else its ``category``, or
-for ``other`` the role of the nearest enclosing block that declares one, so the linears of an ``ffn`` block
-count as MLP). Checks that every parameter's element count fits torch's int64, that tied parameters exist
-on both sides with equal shapes and that per-parameter ``init`` names exist.
+([fixed, per_ctx]: FLOPs per token are ``fixed + per_ctx * T``) and ``meta["category"]``: the op's
+``output_category`` (``head`` for a linear) when the node feeds a model output from outside any repeat and
+any block with a role; else the op's ``category``, or for ``other`` the role of the nearest enclosing block
+that declares one, so the linears of an ``ffn`` block count as MLP. Checks that every parameter's element
+count fits torch's int64, that tied parameters exist on both sides with equal shapes and that per-parameter
+``init`` names exist.
 
 Conventions: a multiply-add is 2 FLOPs; attention's T-dependent part (QK^T and PV) is 4 * heads * head_dim
 per token per attended position, counted at the full context T (no causal discount, as Kaplan et al. 2020).
@@ -24,9 +25,12 @@ from archc.passes.infer_shapes import node_view
 
 def _category(ir: IR, node, feeds_output: bool) -> str:
     op = OPS[node.op]
-    if feeds_output and op.output_category:
+    role = ir.scopes.role_of(node.parent)
+    # the head is the model's own last projection: not the down projection of an `mlp` block that happens
+    # to end the spec, nor the last iteration of a repeated block
+    if feeds_output and op.output_category and role == "other" and not ir.scopes.indices(node.key):
         return op.output_category
-    return op.category if op.category != "other" else ir.scopes.role_of(node.parent)
+    return op.category if op.category != "other" else role
 
 
 def count(ir: IR) -> IR:
