@@ -84,6 +84,17 @@ def test_attention_kv_needs_rank_3(tmp_path):
             "  a: {op: attention, in: {x: x, kv: m}, n_heads: 2}\n", 3, 3, "'kv'", "rank 2")
 
 
+def test_rope_with_cross_attention_needs_equal_lengths(tmp_path):
+    # apply_rope rotates k (length S) by tables of length T: broadcasting fails in torch when S != T
+    text = ("inputs: {x: {shape: [B, T, 8]}, m: {shape: [B, M, 8]}, t: {shape: [B, T], dtype: int64}}\nnodes:\n"
+            "  r: {op: rope, in: t, head_dim: 4, max_len: 16}\n"
+            "  a: {op: attention, in: {x: x, kv: MEM, rope: r}, n_heads: 2}\n")
+    refused(tmp_path, text.replace("MEM", "m"), 4, 3, "rope", "kv has M")
+    spec = load_spec(write(tmp_path, text.replace("MEM", "x")))
+    out, _ = run(spec, {"B": 2, "T": 5, "M": 3})
+    assert list(out.shape) == [2, 5, 8]
+
+
 def test_embedding_refuses_a_bool_tensor(tmp_path):
     refused(tmp_path, "inputs: {x: {shape: [B, T], dtype: bool}}\nnodes:\n"
             "  e: {op: embedding, num_embeddings: 4, dim: 8}\n", 3, 3, "bool mask", "integer ids")
