@@ -2,8 +2,13 @@
 
 An op is one module in ``archc/ops/`` holding one :class:`Op` subclass, plus one line in
 ``archc/ops/registry.py`` and one template in ``templates/ops/``. Generic tests loop over the registry and
-use each op's :attr:`Op.example`, so a new op needs no new test code. The passes (``infer_shapes``,
-``count``) and code generation read an op only through the hooks below, never by its name.
+use each op's :attr:`Op.example`, so a new op needs no new test code. The analysis passes
+(``infer_shapes``, ``count``) read an op only through the hooks below, never by its name.
+
+An op's rules see a node through :class:`NodeView`: ``n["attr"]``, ``n.shape(port)``, ``n.dtypes[port]``,
+and helpers that fail with a one-line error at the node or attribute: ``n.width(port)`` (a known feature
+axis), ``n.need_rank(port, at_least=, exactly=)``, ``n.axis("dim")`` (an axis attribute resolved against
+the rank), ``n.fits_int64(value, what, attr)`` and ``n.fail(message, attr)``.
 
 Hooks (class attributes and methods of :class:`Op`; the default in brackets):
 
