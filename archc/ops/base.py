@@ -128,6 +128,9 @@ def promote(dtypes: list[str], ranks: list[int]) -> str:
     axes decide over rank-0 ones; int32 with int64 gives int64, two different floats give float32
     (float16 with bfloat16 included).
     """
+    if len(set(dtypes)) == 1:  # the common case: one dtype throughout
+        return dtypes[0]
+
     def category(dtype):
         return 2 if dtype in FLOAT_DTYPES else 1 if dtype in INT_DTYPES else 0
 
@@ -254,10 +257,10 @@ class Op:
         if self.out_dtype is not None:
             return [self.out_dtype] * count
         port = self.inputs[0].name
-        dtypes, shapes = n.dtypes[port], n.shapes[port]
-        if not isinstance(dtypes, list):
-            dtypes, shapes = [dtypes], [shapes]
-        return [promote(dtypes, [len(s) for s in shapes])] * count
+        dtypes = n.dtypes[port]
+        if not isinstance(dtypes, list):  # one tensor: its dtype
+            return [dtypes] * count
+        return [promote(dtypes, [len(s) for s in n.shapes[port]])] * count
 
     def params(self, n: NodeView) -> dict[str, Shape]:
         return {}

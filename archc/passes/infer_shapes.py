@@ -12,7 +12,7 @@ through their hooks (archc/ops/base.py).
 from __future__ import annotations
 
 from archc.errors import SpecError
-from archc.ir.dims import INT64_MAX, fmt, known_numel, show_int
+from archc.ir.dims import INT64_MAX, fmt, show_int
 from archc.ir.graph import IR, Node
 from archc.ops.base import FLOAT_DTYPES, INT_DTYPES, NON_TENSOR, TAKES, NodeView, Op, describe_dtype
 from archc.ops.registry import OPS
@@ -20,27 +20,40 @@ from archc.ops.registry import OPS
 _TYPE_NAMES = {int: "an int", float: "a number", bool: "true or false", str: "a name"}
 
 
+def _ports(op: Op) -> tuple:
+    """(port names, variadic port names) of an op, once per op: node_view runs twice per node."""
+    found = _PORTS.get(op.name)
+    if found is None:
+        found = _PORTS[op.name] = (tuple(p.name for p in op.inputs), {p.name for p in op.inputs if p.variadic})
+    return found
+
+
+_PORTS: dict = {}
+
+
 def node_view(ir: IR, node: Node) -> NodeView:
     op = OPS[node.op]
-    shapes: dict = {p.name: ([] if p.variadic else None) for p in op.inputs}
-    dtypes: dict = {p.name: ([] if p.variadic else None) for p in op.inputs}
-    sources: dict = {}
+    names, variadic = _ports(op)
+    shapes: dict = dict.fromkeys(names)
+    dtypes: dict = dict.fromkeys(names)
+    for port in variadic:
+        shapes[port], dtypes[port] = [], []
+    graph = ir.graph.nodes
     for port, src, src_port in node.inputs:
-        meta = ir.node(src).meta
-        shape, dtype = tuple(meta["shapes"][src_port]), meta.get("dtypes", {}).get(src_port)
-        if isinstance(shapes.get(port), list):
+        meta = graph[src]["node"].meta
+        shape, dtype = tuple(meta["shapes"][src_port]), meta["dtypes"][src_port]
+        if port in variadic:
             shapes[port].append(shape)
             dtypes[port].append(dtype)
-            sources.setdefault(port, []).append(f"{src} {fmt(shape)}")
         else:
-            shapes[port] = shape
-            dtypes[port] = dtype
-            sources[port] = src
+            shapes[port], dtypes[port] = shape, dtype
 
     def fail(message: str, attr: str | None = None):
         loc = node.attr_locs.get(attr, node.loc) if attr else node.loc
         if "cannot add" in message or "cannot multiply" in message or "cannot concat" in message:
-            message += f" (inputs: {', '.join(sources.get('x', []))})"
+            sources = [f"{src} {fmt(ir.shape_of(src, src_port))}" for port, src, src_port in node.inputs
+                       if port == "x"]
+            message += f" (inputs: {', '.join(sources)})"
         raise SpecError(f"{node.key}: {message}", loc)
 
     return NodeView(node.key, node.attrs, shapes, fail, dtypes)
@@ -48,9 +61,12 @@ def node_view(ir: IR, node: Node) -> NodeView:
 
 def _check_inputs(ir: IR, node: Node, op: Op, view: NodeView) -> None:
     """Every input's dtype (or non-tensor kind) is one its port takes."""
-    takes = {p.name: TAKES[p.takes] for p in op.inputs}
+    takes = _TAKES.get(op.name)
+    if takes is None:
+        takes = _TAKES[op.name] = {p.name: TAKES[p.takes] for p in op.inputs}
+    graph = ir.graph.nodes
     for port, src, src_port in node.inputs:
-        dtype = ir.node(src).meta["dtypes"][src_port]
+        dtype = graph[src]["node"].meta["dtypes"][src_port]
         if dtype in takes[port].dtypes:
             continue
         ref = src if src_port == "out" else f"{src}.{src_port}"
@@ -60,11 +76,27 @@ def _check_inputs(ir: IR, node: Node, op: Op, view: NodeView) -> None:
                   f"'{port}'{hint}")
 
 
+_TAKES: dict = {}
+
+
+def _checked_attrs(op: Op) -> tuple:
+    """The attributes that can hold ints or lists (the others need no check here), once per op."""
+    found = _CHECKED.get(op.name)
+    if found is None:
+        found = _CHECKED[op.name] = tuple(
+            (name, spec) for name, spec in op.attrs.items()
+            if {int, list} & set(spec.type if isinstance(spec.type, tuple) else (spec.type,)))
+    return found
+
+
+_CHECKED: dict = {}
+
+
 def _check_attr_values(op: Op, view: NodeView) -> None:
     """List elements of the declared type (a bool is not an int, 2.0 is not an int); ints fit int64."""
-    for attr, spec in op.attrs.items():
+    for attr, spec in _checked_attrs(op):
         value = view.attrs.get(attr)
-        items = value if isinstance(value, list) else [value]
+        items = value if isinstance(value, list) else (value,)
         if spec.item is not None and isinstance(value, list):
             types = spec.item if isinstance(spec.item, tuple) else (spec.item,)
             for i, item in enumerate(value):
@@ -73,17 +105,20 @@ def _check_attr_values(op: Op, view: NodeView) -> None:
                     shown = str(item).lower() if isinstance(item, bool) else repr(item)
                     view.fail(f"{attr}[{i}] is {shown}; expected {want}", attr)
         for item in items:
-            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > INT64_MAX:
+            if type(item) is int and not -INT64_MAX - 1 <= item <= INT64_MAX:
                 view.fail(f"{attr} holds {show_int(item)}, beyond torch's int64 range (at most {INT64_MAX:,})", attr)
 
 
 def _check_sizes(view: NodeView, shapes: dict) -> None:
     for port, shape in shapes.items():
-        count = known_numel(shape)
+        count = 1
+        for d in shape:
+            if type(d) is int:
+                count *= d
         if count > INT64_MAX:
             where = "" if port == "out" else f" {port}"
-            view.fail(f"output{where} {fmt(shape)} has {show_int(count)} elements, more than torch's int64 sizes hold "
-                      f"({INT64_MAX:,})")
+            view.fail(f"output{where} {fmt(shape)} has {show_int(count)} elements, more than torch's int64 sizes "
+                      f"hold ({INT64_MAX:,})")
 
 
 def _check_model_outputs(ir: IR) -> None:
