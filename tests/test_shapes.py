@@ -65,6 +65,19 @@ def test_split_sizes_refuse_a_bool(tmp_path):
     refused(tmp_path, HEAD + "  s: {op: split, sizes: [true, 7]}\noutputs: [s.0]\n", 3, 18, "sizes[0]", "true")
 
 
+@pytest.mark.parametrize("sizes", ["[]", "[8]"])
+def test_split_with_fewer_than_two_sizes_blames_sizes(tmp_path, sizes):
+    # found by tests/test_op_fuzz.py: `sizes: []` was reported as "'outputs' must name nodes"
+    refused(tmp_path, HEAD + f"  s: {{op: split, sizes: {sizes}}}\n", 3, 18, "sizes must list two or more")
+
+
+def test_reshape_to_rank_0_runs(tmp_path):
+    # found by tests/test_op_fuzz.py: the template printed x.reshape(), a TypeError
+    spec = load_spec(write(tmp_path, "inputs: {x: {shape: [1, 1]}}\nnodes:\n  r: {op: reshape, shape: []}\n"))
+    out, _ = run(spec, {})
+    assert out.shape == torch.Size([])
+
+
 @pytest.mark.parametrize("axis", ["-1.0", "2.0", "true"])
 def test_reshape_refuses_floats_and_bools(tmp_path, axis):
     refused(tmp_path, HEAD + f"  r: {{op: reshape, shape: [B, T, {axis}, 4]}}\n", 3, 20, "shape[2]")
