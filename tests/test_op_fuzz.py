@@ -158,4 +158,4 @@ def test_an_accepted_node_runs_as_the_ir_says(name, tmp_path_factory):
 
     check()
     # the strategy must reach the generated code, not only the loader's refusals
-    assert ACCEPTED.get(name, 0) >= FUZZ.max_examples // 20, f"op {name}: {ACCEPTED.get(name, 0)} accepted"
+    assert ACCEPTED.get(name, 0) >= max(1, FUZZ.max_examples // 50), f"op {name}: {ACCEPTED.get(name, 0)} accepted"
