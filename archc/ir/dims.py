@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-_SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: `$` would accept "B\n"
 _CONST = re.compile(r"(.*[A-Za-z_][A-Za-z0-9_]*)([+-][0-9]+)")  # symbols, then a constant
 _TERM = re.compile(r"([+-]?)([A-Za-z_][A-Za-z0-9_]*|[0-9]+)")
 #: torch indexes, sizes and element counts are int64: no axis, index or parameter may be larger
