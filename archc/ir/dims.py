@@ -12,16 +12,6 @@ import math
 import re
 
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch: `$` would accept "B\n"
-_CONST = re.compile(r"(.*[A-Za-z_][A-Za-z0-9_]*)([+-][0-9]+)")  # symbols, then a constant
-_TERM = re.compile(r"([+-]?)([A-Za-z_][A-Za-z0-9_]*|[0-9]+)")
-#: torch indexes, sizes and element counts are int64: no axis, index or parameter may be larger
-INT64_MAX = 2**63 - 1
-
-
-def show_int(n: int) -> str:
-    """``1,024`` for an int a reader can take in; its size in bits beyond 30 digits (Python refuses to print
-    ints of over 4,300 digits at all)."""
-    return f"{n:,}" if abs(n) < 10**30 else f"{'-' if n < 0 else ''}an int of {n.bit_length():,} bits"
 
 
 def is_symbol(dim) -> bool:
@@ -37,16 +27,23 @@ def fmt(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+_CONST = re.compile(r"(.*[A-Za-z_][A-Za-z0-9_]*)([+-][0-9]+)")  # symbols, then a constant
+_TERM = re.compile(r"([+-]?)([A-Za-z_][A-Za-z0-9_]*|[0-9]+)")
+#: torch indexes, sizes and element counts are int64: no axis, index or parameter may be larger
+INT64_MAX = 2**63 - 1
+
+
+def show_int(n: int) -> str:
+    """``1,024`` for an int a reader can take in; its size in bits beyond 30 digits (Python refuses to print
+    ints of over 4,300 digits at all)."""
+    return f"{n:,}" if abs(n) < 10**30 else f"{'-' if n < 0 else ''}an int of {n.bit_length():,} bits"
+
+
 def numel(shape) -> int | None:
     """Number of elements when every axis is known, else None."""
     if all(isinstance(d, int) for d in shape):
         return math.prod(shape)
     return None
-
-
-def known_numel(shape) -> int:
-    """The product of the known (int) axes: a lower bound on the element count for any symbol sizes >= 1."""
-    return math.prod(d for d in shape if isinstance(d, int))
 
 
 def _split(dim: str) -> tuple[str, int]:
