@@ -242,6 +242,17 @@ def test_slice_takes_negative_indices_like_python(tmp_path, attrs, dim, want):
         assert list(out.shape) == [evaluate(d, {"T": t}) for d in want]
 
 
+def test_a_fixed_slice_of_a_symbolic_axis_says_what_it_needs_at_run_time(tmp_path):
+    # proptest finding 5: `end: 8` on B is a bound on the run-time batch, which the spec cannot know; the
+    # generated model says which axis is too short instead of torch's "start (0) + length (8) exceeds"
+    spec = load_spec(write(tmp_path, "inputs: {x: {shape: [B, T, 4]}}\nnodes:\n  s: {op: slice, end: 8, dim: 0}\n"))
+    assert spec.ir.shape_of("s") == [8, "T", 4]
+    out, _ = run(spec, {"B": 9, "T": 2})
+    assert list(out.shape) == [8, 2, 4]
+    with pytest.raises(ValueError, match=r"axis 0 \(B\) has 2 entries; the slice needs 8"):
+        run(spec, {"B": 2, "T": 2})
+
+
 @pytest.mark.parametrize("attrs, words", [
     ("end: -1, start: 7", ("keep nothing",)),
     ("end: 9", ("end 9", "outside")),
