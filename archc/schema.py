@@ -14,6 +14,7 @@ is an error, never a silent default), their types, choices and lower bounds, and
 
 from __future__ import annotations
 
+from archc.ir.dims import INT64_MAX
 from archc.ops.base import Attr, Op
 from archc.ops.registry import OPS
 from archc.passes.expand import BLOCK_KEYS, NODE_KEYS, ROLES, TOP_KEYS
@@ -43,12 +44,27 @@ def attr_schema(attr: Attr) -> dict:
         schema["enum"] = [*attr.choices, *([None] if attr.nullable else [])]
     if attr.min is not None:
         schema["minimum"] = attr.min
+    if int in types:  # torch's sizes and indices are int64
+        schema.setdefault("minimum", -INT64_MAX - 1)
+        schema["maximum"] = INT64_MAX
+    if attr.item is not None:
+        schema["items"] = _item_schema(attr.item)
     out = _or_interpolation(schema)
     if attr.doc:
         out["description"] = attr.doc
     if not attr.required:
         out["default"] = attr.default
     return out
+
+
+def _item_schema(item) -> dict:
+    """A list attribute's elements: their JSON types (a bool is not an integer in JSON Schema either)."""
+    types = item if isinstance(item, tuple) else (item,)
+    names = [_JSON_TYPES[t] for t in types]
+    schema: dict = {"type": names[0] if len(names) == 1 else names}
+    if int in types:
+        schema.update({"minimum": -INT64_MAX - 1, "maximum": INT64_MAX})
+    return schema if "string" in names else _or_interpolation(schema)
 
 
 def op_schema(op: Op) -> dict:

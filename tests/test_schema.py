@@ -47,6 +47,8 @@ def errors(value, schema: dict, root: dict, where: str = "") -> list[str]:
         out.append(f"{where}: {value!r} does not match {schema['pattern']}")
     if "minimum" in schema and _is(value, "number") and value < schema["minimum"]:
         out.append(f"{where}: {value!r} is below {schema['minimum']}")
+    if "maximum" in schema and _is(value, "number") and value > schema["maximum"]:
+        out.append(f"{where}: {value!r} is above {schema['maximum']}")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             out.append(f"{where}: fewer than {schema['minItems']} items")
@@ -95,7 +97,7 @@ def keywords(schema) -> set[str]:
     return found
 
 
-KNOWN = {"$ref", "type", "enum", "const", "pattern", "minimum", "minItems", "items", "minProperties",
+KNOWN = {"$ref", "type", "enum", "const", "pattern", "minimum", "maximum", "minItems", "items", "minProperties",
          "maxProperties", "required", "properties", "propertyNames", "additionalProperties", "allOf", "anyOf",
          "not", "if", "then"}
 
@@ -136,6 +138,9 @@ def spec_with(node: dict) -> dict:
     ({"op": "relu", "repeat": 2}, "unexpected key 'repeat'"),
     ({"op": "relu", "block": "layer"}, "matches a schema it must not"),
     ({"op": "relu", "in": "a b"}, "no alternative matches"),
+    ({"op": "linear", "out_features": 2**63}, "is above 9223372036854775807"),
+    ({"op": "split", "sizes": [True, 7]}, "no alternative matches"),
+    ({"op": "reshape", "shape": ["B", "T", 1.5]}, "no alternative matches"),
 ])
 def test_mistakes_are_rejected(schema, node, fragment):
     found = errors(spec_with(node), schema, schema)

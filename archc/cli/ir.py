@@ -27,7 +27,7 @@ def ir(spec, overrides, output):
     """
     from archc.ir.serialize import to_json
 
-    text = json.dumps(to_json(load(spec, overrides).ir), indent=1) + "\n"
+    text = json.dumps(to_json(load(spec, overrides).ir), indent=1, allow_nan=False) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -13,6 +13,9 @@ Normalised form, stored in ``Node.init``: {param name or '*': {"kind": ..., "std
 
 from __future__ import annotations
 
+import math
+import sys
+
 from archc.errors import SpecError, did_you_mean
 
 KINDS = ("default", "zeros", "ones")
@@ -28,10 +31,12 @@ def _rule(value, loc, where: str) -> dict:
     if isinstance(value, dict) and value and set(value) <= set(RULE_KEYS):
         if "value" in value:
             if set(value) != {"value"} or not _is_number(value["value"]):
-                raise SpecError(f"init {{value: ...}} for {where} takes one number", loc)
+                raise SpecError(f"init {{value: ...}} for {where} takes one finite number, got "
+                                f"{_shown(value.get('value'))}", loc)
             return {"kind": "constant", "value": float(value["value"])}
         if "std" not in value or not _is_number(value["std"]) or value["std"] < 0:
-            raise SpecError(f"init for {where} needs a non-negative 'std'", loc)
+            raise SpecError(f"init for {where} needs a finite, non-negative 'std', got {_shown(value.get('std'))}",
+                            loc)
         rule = {"kind": "normal", "std": float(value["std"])}
         if "depth" in value:
             if not isinstance(value["depth"], int) or isinstance(value["depth"], bool) or value["depth"] < 1:
@@ -43,7 +48,17 @@ def _rule(value, loc, where: str) -> dict:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A finite int or float: generated code prints it as a literal, and inf or nan would poison every weight."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    return math.isfinite(x) if isinstance(x, float) else abs(x) <= sys.float_info.max  # float(10**400) overflows
+
+
+def _shown(x) -> str:
+    if isinstance(x, float) and not math.isfinite(x):
+        return ".nan" if x != x else ".inf" if x > 0 else "-.inf"  # as YAML writes them
+    text = "nothing" if x is None else repr(x)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def normalize(value, loc, where: str) -> dict:

@@ -14,13 +14,15 @@ Layout::
 
 JSON has no tuples: the IR keeps its own data JSON-shaped (lists, string keys) except ``Node.inputs`` and
 ``Node.loc``, which :meth:`archc.ir.graph.Node.to_json` converts. Anything else that JSON cannot hold is a
-bug in a pass and raises ``TypeError`` naming where it is, rather than coming back changed. Non-finite
-floats are written as Python's ``json`` writes them (``Infinity``); archc refuses them in attributes and vars.
+bug in a pass and raises ``TypeError`` naming where it is, rather than coming back changed. That includes
+non-finite floats: standard JSON has no ``NaN`` or ``Infinity`` (Python's ``json`` would write them, and
+other readers refuse the file); archc refuses them in vars, attributes and init, so none reach the IR.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 from archc.ir.graph import IR, Node
 from archc.ir.scopes import Scopes
@@ -62,6 +64,8 @@ def _copy_checked(value, where: str):
         return out
     if isinstance(value, list):
         return [_copy_checked(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TypeError(f"IR data at '{where}' is {value}, which standard JSON cannot hold")
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise TypeError(f"IR data at '{where}' is a {type(value).__name__}, which JSON cannot hold without loss")

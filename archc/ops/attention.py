@@ -18,8 +18,9 @@ class Attention(Op):
 
     name = "attention"
     category = "attention"
-    inputs = (Port("x"), Port("kv", optional=True, doc="memory for cross-attention"),
-              Port("rope", optional=True, doc="rotary tables"))
+    inputs = (Port("x", takes="float32", doc="[B, T, d]"),
+              Port("kv", optional=True, takes="float32", doc="[B, S, d_kv]: memory for cross-attention"),
+              Port("rope", optional=True, takes="rope_tables", doc="rotary tables from a rope node"))
     attrs = {
         "n_heads": Attr(int, min=1, doc="query heads"),
         "n_kv_heads": Attr(int, None, nullable=True, min=1, doc="key/value heads; default n_heads"),
@@ -52,21 +53,27 @@ class Attention(Op):
             n.fail("dropout must be below 1", "dropout")
 
     def infer(self, n):
+        x = n.need_rank("x", exactly=3, what=": [batch, sequence, features]")
         d = n.width("x")
         if n["head_dim"] is None and d % n["n_heads"]:
             n.fail(f"the width {d} of x is not divisible by n_heads={n['n_heads']}; set head_dim or change "
                    "n_heads", "n_heads")
+        kv_shape = n.shapes.get("kv")
+        if kv_shape is not None:
+            n.need_rank("kv", exactly=3, what=": [batch, memory length, features]")
+            n.width("kv")
+            if kv_shape[0] != x[0]:
+                n.fail(f"kv {fmt(kv_shape)} does not match x {fmt(x)} in batch")
         d, h, kv, hd, _, d_out = self.dims(n)
-        x = tuple(n.shape("x"))
         rope = n.shapes.get("rope")
         if rope is not None:
             if rope[-1] != hd:
                 n.fail(f"rope tables are {rope[-1]} wide but head_dim is {hd}")
             if rope[0] != x[1]:
                 n.fail(f"rope tables cover {rope[0]} positions but x has {x[1]}")
-        kv_shape = n.shapes.get("kv")
-        if kv_shape is not None and (len(kv_shape) != len(x) or kv_shape[0] != x[0]):
-            n.fail(f"kv {fmt(kv_shape)} does not match x {fmt(x)} in batch")
+            if kv_shape is not None and kv_shape[1] != x[1]:
+                n.fail(f"rope rotates queries and keys by the same positions, but x has {x[1]} and kv has "
+                       f"{kv_shape[1]}")
         return [x[:-1] + (d_out,)]
 
     def params(self, n):

@@ -6,7 +6,7 @@ class Concat(Op):
     """Join tensors along ``dim`` (features by default): U-Net fusion, prefix tokens."""
 
     name = "concat"
-    inputs = (Port("x", variadic=True, doc="two or more tensors"),)
+    inputs = (Port("x", variadic=True, doc="two or more tensors", takes="any"),)
     attrs = {"dim": Attr(int, -1, doc="axis to join along")}
     example = {"attrs": {}, "inputs": {"x": [["B", "T", 3], ["B", "T", 5]]}}
 
@@ -15,9 +15,7 @@ class Concat(Op):
         if len(shapes) < 2:
             n.fail("concat needs at least two inputs")
         rank = len(shapes[0])
-        if not -rank <= n["dim"] < rank:
-            n.fail(f"dim {n['dim']} is out of range for rank {rank}", "dim")
-        axis = n["dim"] % rank
+        axis = n.axis("dim", shape=shapes[0])
         total = 0
         for s in shapes:
             if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):

@@ -1,4 +1,4 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import PARAM_DTYPE, Attr, Op, Port
 
 
 class Embedding(Op):
@@ -9,7 +9,8 @@ class Embedding(Op):
 
     name = "embedding"
     category = "embedding"
-    index_input = True
+    inputs = (Port("x", takes="index", doc="token ids"),)
+    out_dtype = PARAM_DTYPE  # rows of the table
     attrs = {
         "num_embeddings": Attr(int, min=1, doc="vocabulary size (rows)"),
         "dim": Attr(int, min=1, doc="embedding width"),

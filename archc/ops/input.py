@@ -1,4 +1,4 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import TENSOR_DTYPES, Attr, Op
 
 
 class Input(Op):
@@ -9,13 +9,16 @@ class Input(Op):
     inputs = ()
     attrs = {
         "shape": Attr(list, doc="axes: ints for fixed sizes, names (B, T) for sizes known at run time"),
-        "dtype": Attr(str, "float32", choices=("int64", "int32", "float32", "float16", "bfloat16", "bool"),
+        "dtype": Attr(str, "float32", choices=TENSOR_DTYPES,
                       doc="element type"),
     }
     example = {"attrs": {"shape": ["B", "T", 8]}, "inputs": {}}
 
     def infer(self, n):
         return [tuple(n["shape"])]
+
+    def dtypes(self, n):
+        return [n["dtype"]]
 
     def flops(self, n, out):
         return (0.0, 0.0)

@@ -1,4 +1,4 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import Attr, Op, Port
 
 
 class LayerNorm(Op):
@@ -6,6 +6,7 @@ class LayerNorm(Op):
 
     name = "layernorm"
     category = "norm"
+    inputs = (Port("x", takes="float32"),)
     elementwise = True
     attrs = {
         "eps": Attr(float, 1e-5, min=0.0, doc="added to the variance"),

@@ -1,10 +1,12 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import Attr, Op, Port
 
 
 class Linear(Op):
     """``y = x W^T + b`` over the last axis. ``in_features`` is read from the input's shape."""
 
     name = "linear"
+    inputs = (Port("x", takes="float32"),)
+    output_category = "head"  # a projection straight to a model output gives the logits
     attrs = {
         "out_features": Attr(int, min=1, doc="output width"),
         "bias": Attr(bool, True, doc="add a learned bias"),

@@ -1,4 +1,4 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import Attr, Op, Port
 
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "tanh", "sigmoid")
 
@@ -13,6 +13,7 @@ class MLP(Op):
 
     name = "mlp"
     category = "mlp"
+    inputs = (Port("x", takes="float32"),)
     attrs = {
         "d_ff": Attr(int, min=1, doc="hidden width"),
         "activation": Attr(str, "gelu", choices=ACTIVATIONS, doc="nonlinearity"),

@@ -70,5 +70,4 @@ def unknown_op_message(name: str) -> str:
 
 
 def output_names(op: Op, attrs: dict) -> tuple[str, ...]:
-    fn = getattr(op, "output_names", None)
-    return fn(attrs) if fn else op.outputs
+    return op.output_names(attrs)

@@ -1,12 +1,13 @@
-from archc.ir.dims import fmt, numel, valid_dim
-from archc.ops.base import Attr, Op
+from archc.ir.dims import fmt, is_symbol, numel
+from archc.ops.base import Attr, Op, Port
 
 
 class Reshape(Op):
     """View the input with another shape. Axes may name input symbols (``B``, ``T``); one axis may be -1."""
 
     name = "reshape"
-    attrs = {"shape": Attr(list, doc="the new shape, e.g. [B, T, 12, 64]")}
+    inputs = (Port("x", takes="any"),)
+    attrs = {"shape": Attr(list, item=(int, str), doc="the new shape, e.g. [B, T, 12, 64]")}
     example = {"attrs": {"shape": ["B", "T", 2, 3]}, "inputs": {"x": ["B", "T", 6]}}
 
     def infer(self, n):
@@ -15,7 +16,7 @@ class Reshape(Op):
         if sum(1 for d in new if d == -1) > 1:
             n.fail("at most one axis may be -1", "shape")
         for d in new:
-            if d != -1 and not valid_dim(d):
+            if not (isinstance(d, int) and (d >= 1 or d == -1)) and not is_symbol(d):
                 n.fail(f"bad axis {d!r}: use a positive int, a symbol or -1", "shape")
         src_syms = sorted(d for d in src if isinstance(d, str))
         new_syms = sorted(d for d in new if isinstance(d, str))

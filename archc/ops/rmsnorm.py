@@ -1,4 +1,4 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import Attr, Op, Port
 
 
 class RMSNorm(Op):
@@ -6,6 +6,7 @@ class RMSNorm(Op):
 
     name = "rmsnorm"
     category = "norm"
+    inputs = (Port("x", takes="float32"),)
     elementwise = True
     attrs = {
         "eps": Attr(float, 1e-6, min=0.0, doc="added to the mean square"),

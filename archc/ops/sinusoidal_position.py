@@ -16,6 +16,7 @@ class SinusoidalPosition(PositionOp):
     def check(self, n):
         if n["dim"] % 2:
             n.fail("dim must be even (sin and cos pairs)", "dim")
+        self.check_table(n, "dim")
 
     def infer(self, n):
         return [(self.check_len(n, "max_len"), n["dim"])]

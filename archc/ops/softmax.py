@@ -9,9 +9,7 @@ class Softmax(Op):
     example = {"attrs": {}, "inputs": {"x": ["B", "T", 5]}}
 
     def infer(self, n):
-        rank = len(n.shape())
-        if not -rank <= n["dim"] < rank:
-            n.fail(f"dim {n['dim']} is out of range for a rank-{rank} input", "dim")
+        n.axis("dim")
         return [n.shape()]
 
     def flops(self, n, out):

@@ -1,27 +1,25 @@
-from archc.ops.base import Attr, Op
+from archc.ops.base import Attr, Op, Port
 
 
 class Split(Op):
     """Split along ``dim`` into pieces of ``sizes``; outputs are ``name.0``, ``name.1``, ..."""
 
     name = "split"
+    inputs = (Port("x", takes="any"),)
     outputs = ("0", "1")  # the real list depends on 'sizes', see output_names
-    attrs = {"sizes": Attr(list, doc="size of each piece, e.g. [768, 768, 768]"),
+    attrs = {"sizes": Attr(list, item=int, doc="size of each piece, e.g. [768, 768, 768]"),
              "dim": Attr(int, -1, doc="axis to split")}
     example = {"attrs": {"sizes": [2, 4]}, "inputs": {"x": ["B", "T", 6]}}
 
-    @staticmethod
-    def output_names(attrs):
-        return tuple(str(i) for i in range(len(attrs["sizes"])))
+    def output_names(self, attrs):
+        # two at least, so that `sizes: [8]` reaches infer's message about sizes, not one about outputs
+        return tuple(str(i) for i in range(max(2, len(attrs["sizes"]))))
 
     def infer(self, n):
         shape = tuple(n.shape())
-        rank = len(shape)
-        if not -rank <= n["dim"] < rank:
-            n.fail(f"dim {n['dim']} is out of range for rank {rank}", "dim")
-        axis = n["dim"] % rank
+        axis = n.axis("dim")
         sizes = n["sizes"]
-        if len(sizes) < 2 or not all(isinstance(s, int) and s >= 1 for s in sizes):
+        if len(sizes) < 2 or not all(s >= 1 for s in sizes):
             n.fail("sizes must list two or more positive ints", "sizes")
         if sum(sizes) != shape[axis]:
             n.fail(f"sizes {sizes} sum to {sum(sizes)}, but axis {axis} has {shape[axis]}", "sizes")
