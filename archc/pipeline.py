@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +49,26 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     """
     if isinstance(overrides, str):
         raise TypeError("overrides must be a list of strings, e.g. ['vars.n_layers=2'], not one string")
-    composed = compose(path, overrides or [])
-    ir = analyse(composed)
+    with _no_cyclic_gc():
+        composed = compose(path, overrides or [])
+        ir = analyse(composed)
     digest = hashlib.sha256(json.dumps(_resolved_view(ir), sort_keys=True, default=str).encode()).hexdigest()
     ir.info["spec"]["hash"] = digest[:16]
     return Spec(str(path), list(overrides or []), composed, ir)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Loading builds hundreds of thousands of small objects and no reference cycles worth collecting; CPython's
+    cyclic collector, run ever more often as they pile up, made a 20,000-node flat scope 15x slower than a
+    2,000-node one (10x is linear). Paused for the load only; reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _resolved_view(ir: IR) -> dict:

@@ -100,8 +100,8 @@ class IR:
 
     def nodes(self):
         """Nodes in insertion order, which expansion keeps topological."""
-        for key in self.graph.nodes:
-            yield self.graph.nodes[key]["node"]
+        for _, node in self.graph.nodes(data="node"):  # one view for the walk, not one per node
+            yield node
 
     def consumers(self, key: str) -> list[Node]:
         return [self.node(k) for k in self.graph.successors(key)]
