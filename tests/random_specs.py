@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from archc.errors import SpecError
@@ -56,6 +57,9 @@ def _template_names() -> list[str]:
 
 
 HOSTILE = sorted(set(FIXED_HOSTILE) | set(_template_names()))
+# An op named like another op's input port (op `rope`, port `rope` of `attention`) makes values for that port
+# only: they go to ports of that name, and such ports take only them (unless the feature `typed_anywhere`).
+PORT_TYPED = frozenset(name for name in OPS if any(p.name == name for op in OPS.values() for p in op.inputs))
 PLAIN = [f"n{i}" for i in range(8)]
 DTYPES = OPS["input"].attrs["dtype"].choices
 HOSTILE_STRINGS = ['a"b', "a'b", 'x"""y', "back\\", "tab\there", "ünï", "# not a comment", "{{ jinja }}",
@@ -321,7 +325,7 @@ def _plain(v: Val) -> Val:
 
 FEATURES = ("blocks", "reuse", "reuse_other_width", "repeat", "params", "vars", "ties", "tie_chains",
             "hostile_names", "multi_output", "init", "docs", "implicit_in", "nested_blocks", "exotic_dtypes",
-            "table_outputs")
+            "table_outputs", "typed_anywhere", "wild_axes")
 
 
 class Drawer:
@@ -359,8 +363,20 @@ class Drawer:
                 out.extend((f"{name}.{p}", v) for p, v in ports.items() if p)
         return out
 
+    def pool_for(self, port: str, refs: list) -> list:
+        """The values a port may take: typed values (see PORT_TYPED) only where they belong."""
+        if self.has("typed_anywhere"):
+            return refs
+        if port in PORT_TYPED:
+            return [r for r in refs if r[1].op == port]
+        return [r for r in refs if r[1].op not in PORT_TYPED]
+
     def ints_for(self, attr: str, spec, shapes: list) -> list[int]:
         lo = spec.min if spec.min is not None else None
+        # an axis (named dim*, no lower bound, as negative axes count from the end): in range for the input
+        if attr.startswith("dim") and lo is None and not self.has("wild_axes") and shapes:
+            rank = len(shapes[0])
+            return [v for v in range(-rank, rank) if lo is None or v >= lo]
         if "max" in attr or "len" in attr:  # tables are indexed by run-time sizes (up to 13, see SIZES)
             pool = {16, 32}
         else:
@@ -427,13 +443,15 @@ class Drawer:
             for i, port in enumerate(op.inputs):
                 if port.optional and (not draw(st.booleans())):
                     continue
-                pool = refs
-                if port.name == "rope" or "rope" in port.name:  # tables from a table op fit best
-                    pool = [r for r in refs if r[1].op and OPS[r[1].op].category == "position"] or refs
+                pool = self.pool_for(port.name, refs)
+                if not pool:
+                    if port.optional:
+                        continue
+                    break
                 if port.variadic:
-                    first = draw(st.sampled_from(refs))
-                    same = [r for r in refs if r[1].shape == first[1].shape]
-                    more = draw(st.lists(st.sampled_from(same if draw(st.integers(0, 3)) else refs),
+                    first = draw(st.sampled_from(pool))
+                    same = [r for r in pool if r[1].shape == first[1].shape]
+                    more = draw(st.lists(st.sampled_from(same if draw(st.integers(0, 3)) else pool),
                                          min_size=1, max_size=2))
                     chosen = [first, *more]
                     wired[port.name] = [v for _, v in chosen]
@@ -526,7 +544,12 @@ class Drawer:
             if depth >= (2 if self.has("nested_blocks") else 1):
                 return None
             n_ports = draw(st.integers(1, 2))
-            chosen = [draw(st.sampled_from(refs)) for _ in range(n_ports)]
+            untyped = self.pool_for("", refs)
+            if not untyped:
+                return None
+            chosen = [draw(st.sampled_from(untyped if i == 0 else refs if self.has("typed_anywhere") else
+                                           [r for r in refs if r[1].op in PORT_TYPED] or untyped))
+                      for i in range(n_ports)]
             bname = self.name(self.taken_blocks, "blk")
             port_names: set = set()
             ports = ["x"] if n_ports == 1 and draw(st.booleans()) else [self.name(port_names, "p")
@@ -554,8 +577,10 @@ class Drawer:
             block = draw(st.sampled_from(existing))
             chosen = []
             for i, _ in enumerate(block.ports):
-                same = [r for r in refs if r[1].shape == block.first[i].shape]
-                pool = refs if self.has("reuse_other_width") and draw(st.booleans()) else same
+                kin = [r for r in refs if self.has("typed_anywhere") or r[1].op == block.first[i].op or
+                       PORT_TYPED.isdisjoint((r[1].op, block.first[i].op))]
+                same = [r for r in kin if r[1].shape == block.first[i].shape]
+                pool = kin if self.has("reuse_other_width") and draw(st.booleans()) else same
                 if not pool:
                     return None
                 chosen.append(draw(st.sampled_from(pool)))
@@ -637,15 +662,15 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6) -
         if node is not None:
             model.nodes.append(node)
             previous = node.name
-    from hypothesis import assume
-
     assume(model.nodes)
     model.blocks = {k: b for k, b in model.blocks.items() if b.nodes}
-    top_refs = [r for r in d.refs(env) if r[0].split(".")[0] not in model.inputs]
+    top_refs = d.pool_for("", [r for r in d.refs(env) if r[0].split(".")[0] not in model.inputs])
     if not d.has("table_outputs"):  # a table op's output ([T, d] buffer) as a model output
-        top_refs = [r for r in top_refs if not (r[1].op and OPS[r[1].op].category == "position")] or top_refs
+        top_refs = [r for r in top_refs if not (r[1].op and OPS[r[1].op].category == "position")]
+    assume(top_refs)
     last = model.nodes[-1].name
-    if not (len(top_refs) >= 2 and d.has("multi_output") and draw(st.booleans())) and "" in env[last]:
+    last_ok = "" in env[last] and any(r[0] == last for r in top_refs)
+    if not (len(top_refs) >= 2 and d.has("multi_output") and draw(st.booleans())) and last_ok:
         if draw(st.booleans()):
             model.outputs = {d.name(set(), "out"): last}
     else:
@@ -751,8 +776,6 @@ def loaded_specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int
     A model the loader refuses is rejected (hypothesis draws another) and counted in STATS["refused"]: the
     generator should rarely produce one, so scripts/fuzz_specs.py prints the rate.
     """
-    from hypothesis import assume
-
     folder = folder or Path(tempfile.mkdtemp(prefix="archc-random-"))
     model = draw(specs(features, max_nodes))
     STATS["drawn"] += 1
@@ -795,10 +818,11 @@ def ruff_check(source: str) -> str | None:
     return None if result.returncode == 0 else (result.stdout + result.stderr).strip()
 
 
-def check_spec(path, ruff: bool = True) -> None:
+def check_spec(path, ruff: bool = True) -> str:
     """Every property a spec that loads must have; raises CheckFailed naming the first that does not hold.
 
-    A spec the loader refuses raises SpecError (the caller decides whether that is expected).
+    Returns the generated source (scripts/fuzz_specs.py runs ruff on many at once: ``ruff=False``). A spec
+    the loader refuses raises SpecError (the caller decides whether that is expected).
     """
     import torch
 
@@ -856,6 +880,7 @@ def check_spec(path, ruff: bool = True) -> None:
         loss = sum(o.float().pow(2).mean() for o in outs.values() if o.is_floating_point())
         if isinstance(loss, torch.Tensor) and loss.requires_grad:
             loss.backward()
+        return source
     except CheckFailed:
         raise
     except Exception as exc:  # noqa: BLE001 - any crash is a failed property; the stage says where
@@ -866,7 +891,9 @@ def signature(exc: BaseException) -> str:
     """A failure's kind, for grouping: the stage and the message with paths, names and numbers taken out."""
     text = getattr(exc, "detail", None) or str(exc)
     text = re.sub(r"^\S*\.yaml:\d+:\d+: ", "", text)
-    text = re.sub(r"'[^']*'", "'_'", text)
+    text = re.sub(r"'[^']*'|`[^`]*`", "'_'", text)
+    text = re.sub(r"\b(missing|unexpected) parameter [\w.]+", r"\1 parameter _", text)
+    text = re.sub(r"\b(output) \w+ has", r"\1 _ has", text)
     text = re.sub(r"\b\d+(,\d{3})*\b", "N", text)
     text = re.sub(r"\[[^\]]*\]", "[..]", text)
     stage = getattr(exc, "stage", None)
