@@ -81,7 +81,9 @@ def shrink(text: str, sig: str, folder: Path, ruff: bool, budget_s: float = 60.0
     changed = True
     while changed and time.monotonic() < deadline:
         changed = False
-        for part in sorted(_parts(tree), key=len):
+        # input shapes keep their rank: a rank-0 or rank-1 input makes a different failure, not a smaller one
+        parts = [p for p in _parts(tree) if not (len(p) >= 3 and p[0] == "inputs" and p[2] == "shape")]
+        for part in sorted(parts, key=len):
             if time.monotonic() > deadline:
                 break
             try:
@@ -105,7 +107,11 @@ def main() -> int:
     parser.add_argument("--no-ruff", action="store_true")
     parser.add_argument("--max-nodes", type=int, default=6)
     parser.add_argument("--shrink-seconds", type=float, default=60.0)
+    parser.add_argument("--shrink-only", action="store_true", help="shrink what OUT/state.json holds; run nothing")
     args = parser.parse_args()
+    if args.shrink_only:
+        return shrink_all(Path(args.out), Path(tempfile.mkdtemp(prefix="archc-fuzz-work-")), not args.no_ruff,
+                          args.shrink_seconds)
     excluded = {f for f in args.exclude.split(",") if f}
     unknown = excluded - set(FEATURES)
     if unknown:
@@ -124,6 +130,11 @@ def main() -> int:
         counts[sig] += 1
         if sig not in smallest or len(text) < len(smallest[sig]):
             smallest[sig] = text
+
+    def save_state():  # so a run stopped early keeps what it found: --shrink-only OUT shrinks it later
+        (out / "state.json").write_text(json.dumps({"examples": done[0], "stats": {
+            k: v for k, v in STATS.items() if k != "refusals"}, "refusals": dict(STATS["refusals"]),
+            "counts": dict(counts), "smallest": smallest}, indent=1))
 
     def ruff_batch():
         if not pending:
@@ -162,21 +173,29 @@ def main() -> int:
             if len(pending) >= 300:
                 ruff_batch()
         if done[0] % 500 == 0:
+            save_state()
             print(f"{done[0]:,} examples, {sum(counts.values()):,} failures in {len(counts)} kinds, "
                   f"{time.monotonic() - started:.0f} s", flush=True)
 
     run()
     ruff_batch()
+    save_state()
     elapsed = time.monotonic() - started
     drawn = STATS["drawn"]
     print(f"\n{done[0]:,} examples checked in {elapsed:.0f} s; the loader refused {STATS['refused']:,} of {drawn:,} "
           f"drawn specs ({STATS['refused'] / max(drawn, 1):.1%}) and {STATS['tie_refused']:,} tie additions")
     for sig, n in STATS["refusals"].most_common(10):
         print(f"  refused {n:>5}  {sig}")
-    print(f"{sum(counts.values()):,} failures in {len(counts)} kinds:")
+    return shrink_all(out, work, not args.no_ruff, args.shrink_seconds)
+
+
+def shrink_all(out: Path, work: Path, ruff: bool, seconds: float) -> int:
+    state = json.loads((out / "state.json").read_text())
+    counts = Counter(state["counts"])
+    print(f"{sum(counts.values()):,} failures in {len(counts)} kinds (of {state['examples']:,} examples):")
     for i, (sig, n) in enumerate(counts.most_common()):
-        print(f"  {n:>5}  {sig}")
-        small = shrink(smallest[sig], sig, work, not args.no_ruff, args.shrink_seconds)
+        print(f"  {n:>5}  {sig}", flush=True)
+        small = shrink(state["smallest"][sig], sig, work, ruff, seconds)
         stage = sig.split("]")[0].strip("[")
         (out / f"{i:02d}-{stage}.yaml").write_text(f"# {sig}\n{small}")
     print(f"shrunk examples in {out}")

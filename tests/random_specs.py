@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,12 +325,60 @@ def _plain(v: Val) -> Val:
 
 FEATURES = ("blocks", "reuse", "reuse_other_width", "repeat", "params", "vars", "ties", "tie_chains",
             "hostile_names", "multi_output", "init", "docs", "implicit_in", "nested_blocks", "exotic_dtypes",
-            "table_outputs", "typed_anywhere", "wild_axes")
+            "table_outputs", "typed_anywhere", "wild_axes", "odd_ranks", "dead_nodes",
+            "symbolic_arith")
+
+
+def _bases(inp) -> set:
+    refs = inp.values() if isinstance(inp, dict) else inp if isinstance(inp, list) else [inp]
+    out = set()
+    for r in refs:
+        out.update(x.split(".")[0] for x in (r if isinstance(r, list) else [r]))
+    return out
+
+
+def prune(nodes: list, first: str, keep: set) -> list:
+    """The nodes whose values reach ``keep`` (names); an implicit ``in:`` stays implicit where it still can."""
+    previous = first
+    implicit = set()
+    for n in nodes:
+        if n.inp is None:
+            n.inp = previous
+            implicit.add(n.name)
+        previous = n.name
+    used = set(keep)
+    kept = []
+    for n in reversed(nodes):
+        if n.name in used:
+            kept.append(n)
+            used |= _bases(n.inp)
+    kept.reverse()
+    previous = first
+    for n in kept:
+        if n.name in implicit and n.inp == previous:
+            n.inp = None
+        previous = n.name
+    return kept
+
+
+def _symbolic_change(wired: dict, outs: list) -> bool:
+    """True when an op computes with a run-time size: an output axis like 'T+T' (concat along T), or a
+    symbolic input axis that comes out fixed (a slice of B)."""
+    firsts = [v[0] if isinstance(v, list) else v for v in wired.values() if v]
+    for out in outs:
+        if any(isinstance(d, str) and not d.isidentifier() for d in out.shape):
+            return True
+        for v in firsts:
+            if len(v.shape) == len(out.shape) and any(isinstance(a, str) and isinstance(b, int)
+                                                      for a, b in zip(v.shape, out.shape, strict=True)):
+                return True
+    return False
 
 
 class Drawer:
-    def __init__(self, draw, features: frozenset):
+    def __init__(self, draw, features: frozenset, focus: str | None = None):
         self.draw = draw
+        self.focus = focus
         self.f = features
         self.model: SpecModel | None = None
         self.taken_blocks: set[str] = set()
@@ -370,6 +418,13 @@ class Drawer:
         if port in PORT_TYPED:
             return [r for r in refs if r[1].op == port]
         return [r for r in refs if r[1].op not in PORT_TYPED]
+
+    def usual(self, refs: list) -> list:
+        """Without `odd_ranks`, float values other than [B, T, d] (position tables [T, d], reshaped heads) are
+        read only next to a [B, T, d] value in a variadic port (the broadcast add of a position table)."""
+        if self.has("odd_ranks"):
+            return refs
+        return [r for r in refs if r[1].integer or len(r[1].shape) == 3]
 
     def ints_for(self, attr: str, spec, shapes: list) -> list[int]:
         lo = spec.min if spec.min is not None else None
@@ -436,11 +491,13 @@ class Drawer:
         draw = self.draw
         refs = self.refs(env)
         ops = [name for name in OPS if name != "input"]
+        if self.focus:  # half the draws are the op under test (tests/test_random_specs.py)
+            ops = [self.focus] * len(ops) + ops
         for _ in range(6):
             op_name = draw(st.sampled_from(ops))
             op = OPS[op_name]
             wired, inp_spec = {}, {}
-            for i, port in enumerate(op.inputs):
+            for port in op.inputs:
                 if port.optional and (not draw(st.booleans())):
                     continue
                 pool = self.pool_for(port.name, refs)
@@ -449,7 +506,9 @@ class Drawer:
                         continue
                     break
                 if port.variadic:
-                    first = draw(st.sampled_from(pool))
+                    if not self.usual(pool):
+                        break
+                    first = draw(st.sampled_from(self.usual(pool)))
                     same = [r for r in pool if r[1].shape == first[1].shape]
                     more = draw(st.lists(st.sampled_from(same if draw(st.integers(0, 3)) else pool),
                                          min_size=1, max_size=2))
@@ -457,6 +516,10 @@ class Drawer:
                     wired[port.name] = [v for _, v in chosen]
                     inp_spec[port.name] = [r for r, _ in chosen]
                 else:
+                    if port.name not in PORT_TYPED:
+                        pool = self.usual(pool)
+                    if not pool:
+                        break
                     ref, v = draw(st.sampled_from(pool))
                     wired[port.name] = v
                     inp_spec[port.name] = ref
@@ -468,6 +531,8 @@ class Drawer:
             try:
                 outs = infer_op(op_name, attrs, wired)
             except Invalid:
+                continue
+            if not self.has("symbolic_arith") and _symbolic_change(wired, outs):
                 continue
             name = self.name(taken)
             node = NodeSpec(name, op=op_name, attrs=attrs)
@@ -544,7 +609,7 @@ class Drawer:
             if depth >= (2 if self.has("nested_blocks") else 1):
                 return None
             n_ports = draw(st.integers(1, 2))
-            untyped = self.pool_for("", refs)
+            untyped = self.usual(self.pool_for("", refs))
             if not untyped:
                 return None
             chosen = [draw(st.sampled_from(untyped if i == 0 else refs if self.has("typed_anywhere") else
@@ -569,6 +634,9 @@ class Drawer:
                 block.outputs = {self.name(out_names, "o"): r for r, _ in outs}
             elif "" not in inner[block.nodes[-1].name]:
                 block.outputs = {"out": block_refs[-1][0]}
+            if not self.has("dead_nodes"):  # a value nothing reads is an unused local in the file
+                outs = block.outputs.values() if block.outputs else [block.nodes[-1].name]
+                block.nodes = prune(block.nodes, ports[0], {r.split(".")[0] for r in outs})
             if self.has("docs") and draw(st.integers(0, 3)) == 0:
                 block.doc = draw(st.sampled_from(HOSTILE_STRINGS))
             if draw(st.integers(0, 4)) == 0:
@@ -623,7 +691,8 @@ class Drawer:
         b, t = syms
         out = {}
         for i in range(draw(st.integers(1, 3))):
-            kind = draw(st.sampled_from(["ids", "feat", "feat", "feat2", "feat4"] if i else ["ids", "feat"]))
+            kinds = ["ids", "feat", "feat"] + (["feat2", "feat4"] if self.has("odd_ranks") else [])
+            kind = draw(st.sampled_from(kinds if i else ["ids", "feat"]))
             width = draw(st.sampled_from([4, 6, 8, 12]))
             float_dtypes = [d for d in DTYPES if d.startswith(("float", "bfloat"))]
             dtype = draw(st.sampled_from(float_dtypes)) if self.has("exotic_dtypes") else "float32"
@@ -641,9 +710,10 @@ class Drawer:
 
 
 @st.composite
-def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6) -> SpecModel:
-    """A SpecModel that the loader should accept (the op rules accepted every node)."""
-    d = Drawer(draw, frozenset(features))
+def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, focus: str | None = None) -> SpecModel:
+    """A SpecModel that the loader should accept (the op rules accepted every node); ``focus`` names an op
+    to draw half the time."""
+    d = Drawer(draw, frozenset(features), focus)
     model = SpecModel(inputs={}, nodes=[])
     d.model = model
     model.inputs = d.inputs()
@@ -677,6 +747,9 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6) -
         chosen = draw(st.lists(st.sampled_from(top_refs), min_size=1, max_size=3, unique_by=lambda r: r[0]))
         names: set = set()
         model.outputs = {d.name(names, "o"): r for r, _ in chosen}
+    if not d.has("dead_nodes"):
+        outs = model.outputs.values() if model.outputs else [last]
+        model.nodes = prune(model.nodes, first, {r.split(".")[0] for r in outs})
     if d.has("init") and draw(st.integers(0, 4)) == 0:
         model.init = draw(st.sampled_from([{"std": 0.02}, "default", {"std": 0.01, "depth": 2}]))
     if d.has("docs") and draw(st.integers(0, 5)) == 0:
@@ -818,6 +891,13 @@ def ruff_check(source: str) -> str | None:
     return None if result.returncode == 0 else (result.stdout + result.stderr).strip()
 
 
+def size_of(dim, symbols: dict) -> int:
+    """A shape entry at run time: an int, a symbol, or a sum the shape pass wrote ('T+T', 'T+1')."""
+    if isinstance(dim, int):
+        return dim
+    return sum(int(p) if p.isdigit() else symbols[p] for p in str(dim).split("+"))
+
+
 def check_spec(path, ruff: bool = True) -> str:
     """Every property a spec that loads must have; raises CheckFailed naming the first that does not hold.
 
@@ -873,7 +953,7 @@ def check_spec(path, ruff: bool = True) -> str:
         if list(outs) != list(ir.info["outputs"]):
             raise CheckFailed("forward", f"outputs {list(outs)}, the spec declares {list(ir.info['outputs'])}")
         for name, (key, port) in ir.info["outputs"].items():
-            want = [symbols.get(d, d) for d in ir.shape_of(key, port)]
+            want = [size_of(d, symbols) for d in ir.shape_of(key, port)]
             if list(outs[name].shape) != want:
                 raise CheckFailed("forward", f"output {name} has shape {list(outs[name].shape)}, show says {want}")
         stage = "backward"
