@@ -450,7 +450,7 @@ class Drawer:
         if example is not None:
             cands.append(list(example))
         for s in shapes[:1]:
-            for axis, d in enumerate(s):
+            for d in s:
                 if isinstance(d, int) and d >= 2:
                     cut = max(1, d // 3)
                     cands.append([cut, d - cut])
@@ -581,6 +581,33 @@ class Drawer:
         if self.has("docs") and draw(st.integers(0, 7)) == 0:
             node.doc = draw(st.sampled_from(HOSTILE_STRINGS))
 
+    def twins(self, node: NodeSpec, env: dict, taken: set, block: Block | None) -> list:
+        """With `ties`: copies of a shape-keeping op node chained after it (a -> a2 -> a3), so that weights of
+        equal shape exist to tie (random widths rarely line up by themselves)."""
+        draw = self.draw
+        if not self.has("ties") or node.op is None or not OPS[node.op].inputs or draw(st.integers(0, 2)):
+            return []
+        value = env[node.name].get("")
+        src = node.inp if node.inp is not None else None
+        before = env.get(src, {}).get("") if isinstance(src, str) else None
+        if value is None or before is None or (before.shape, before.integer) != (value.shape, value.integer):
+            return []
+        attrs = {k: (self.model.vars[v.name] if isinstance(v, Ref) and v.kind == "vars" else
+                     block.params[v.name] if isinstance(v, Ref) else v) for k, v in node.attrs.items()}
+        out, previous = [], node.name
+        for _ in range(draw(st.integers(1, 2))):
+            name = self.name(taken)
+            twin = NodeSpec(name, op=node.op, attrs=dict(attrs), inp=previous)
+            try:
+                (val,) = infer_op(node.op, attrs, {OPS[node.op].inputs[0].name: env[previous][""]})
+            except (Invalid, ValueError):
+                taken.discard(name)
+                break
+            env[name] = {"out": val, "": val}
+            out.append(twin)
+            previous = name
+        return out
+
     def body(self, env: dict, first: str, depth: int, block: Block | None, max_nodes: int) -> list:
         draw = self.draw
         nodes: list = []
@@ -595,7 +622,8 @@ class Drawer:
                 node = self.op_node(env, taken, previous, block)
             if node is not None:
                 nodes.append(node)
-                previous = node.name
+                nodes.extend(self.twins(node, env, taken, block))
+                previous = nodes[-1].name
         if not nodes:
             raise Invalid("empty body")
         return nodes
@@ -731,7 +759,8 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, f
             node = d.op_node(env, taken_nodes, previous, None)
         if node is not None:
             model.nodes.append(node)
-            previous = node.name
+            model.nodes.extend(d.twins(node, env, taken_nodes, None))
+            previous = model.nodes[-1].name
     assume(model.nodes)
     model.blocks = {k: b for k, b in model.blocks.items() if b.nodes}
     top_refs = d.pool_for("", [r for r in d.refs(env) if r[0].split(".")[0] not in model.inputs])
@@ -784,7 +813,10 @@ def add_ties(draw, model: SpecModel, ir, chains: bool) -> int:
     with_weights = {k: w for k, w in with_weights.items() if w}
     tied_to: dict = {}
     added = 0
-    for _ in range(draw(st.integers(0, 3))):
+    wanted = draw(st.integers(1, 3))
+    for _ in range(3 * wanted):
+        if added == wanted:
+            break
         keys = sorted((k for k, v in sources.items() if all(n.key in with_weights for n in v)),
                       key=lambda k: (k[0] or "", k[1]))
         if not keys:
