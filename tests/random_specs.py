@@ -875,14 +875,15 @@ def load_model(model: SpecModel, folder: Path, name: str = "spec.yaml"):
 
 
 @st.composite
-def loaded_specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, folder: Path | None = None):
+def loaded_specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, folder: Path | None = None,
+                 focus: str | None = None):
     """(spec file path, its YAML text): a drawn model, ties added from its IR, that the loader accepts.
 
     A model the loader refuses is rejected (hypothesis draws another) and counted in STATS["refused"]: the
     generator should rarely produce one, so scripts/fuzz_specs.py prints the rate.
     """
     folder = folder or Path(tempfile.mkdtemp(prefix="archc-random-"))
-    model = draw(specs(features, max_nodes))
+    model = draw(specs(features, max_nodes, focus))
     STATS["drawn"] += 1
     try:
         path, spec = load_model(model, folder)
