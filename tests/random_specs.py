@@ -337,7 +337,27 @@ def _bases(inp) -> set:
     return out
 
 
-def prune(nodes: list, first: str, keep: set) -> list:
+def read_ports(block: Block) -> set:
+    """The ports of a block that its nodes or outputs read (a value bound to another port is never used)."""
+    read, previous = set(), block.ports[0]
+    for n in block.nodes:
+        read |= _bases(n.inp if n.inp is not None else previous)
+        previous = n.name
+    read |= _bases(list((block.outputs or {}).values()))
+    return read & set(block.ports)
+
+
+def _reads(n: NodeSpec, blocks: dict) -> set:
+    if n.block is None or n.inp is None:
+        return _bases(n.inp)
+    ports = blocks[n.block].ports
+    inp = n.inp if isinstance(n.inp, dict) else dict(zip(ports, n.inp if isinstance(n.inp, list) else [n.inp],
+                                                          strict=False))
+    wanted = read_ports(blocks[n.block])
+    return _bases([r for p, r in inp.items() if p in wanted])
+
+
+def prune(nodes: list, first: str, keep: set, blocks: dict) -> list:
     """The nodes whose values reach ``keep`` (names); an implicit ``in:`` stays implicit where it still can."""
     previous = first
     implicit = set()
@@ -351,7 +371,7 @@ def prune(nodes: list, first: str, keep: set) -> list:
     for n in reversed(nodes):
         if n.name in used:
             kept.append(n)
-            used |= _bases(n.inp)
+            used |= _reads(n, blocks)
     kept.reverse()
     previous = first
     for n in kept:
@@ -376,9 +396,10 @@ def _symbolic_change(wired: dict, outs: list) -> bool:
 
 
 class Drawer:
-    def __init__(self, draw, features: frozenset, focus: str | None = None):
+    def __init__(self, draw, features: frozenset, focus: str | None = None, avoid: frozenset = frozenset()):
         self.draw = draw
         self.focus = focus
+        self.avoid = avoid
         self.f = features
         self.model: SpecModel | None = None
         self.taken_blocks: set[str] = set()
@@ -528,6 +549,9 @@ class Drawer:
             for attr, spec in op.attrs.items():
                 if spec.required or draw(st.integers(0, 2)) == 0:
                     attrs[attr] = self.attr_value(op_name, attr, spec, shapes)
+                    value = attrs[attr]
+                    if not isinstance(value, list) and (op_name, attr, value) in self.avoid:  # an open defect
+                        del attrs[attr]
             try:
                 outs = infer_op(op_name, attrs, wired)
             except Invalid:
@@ -664,7 +688,7 @@ class Drawer:
                 block.outputs = {"out": block_refs[-1][0]}
             if not self.has("dead_nodes"):  # a value nothing reads is an unused local in the file
                 outs = block.outputs.values() if block.outputs else [block.nodes[-1].name]
-                block.nodes = prune(block.nodes, ports[0], {r.split(".")[0] for r in outs})
+                block.nodes = prune(block.nodes, ports[0], {r.split(".")[0] for r in outs}, self.model.blocks)
             if self.has("docs") and draw(st.integers(0, 3)) == 0:
                 block.doc = draw(st.sampled_from(HOSTILE_STRINGS))
             if draw(st.integers(0, 4)) == 0:
@@ -738,10 +762,11 @@ class Drawer:
 
 
 @st.composite
-def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, focus: str | None = None) -> SpecModel:
+def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, focus: str | None = None,
+          avoid: frozenset = frozenset()) -> SpecModel:
     """A SpecModel that the loader should accept (the op rules accepted every node); ``focus`` names an op
-    to draw half the time."""
-    d = Drawer(draw, frozenset(features), focus)
+    to draw half the time; ``avoid`` holds (op, attribute, value) triples never to write."""
+    d = Drawer(draw, frozenset(features), focus, avoid)
     model = SpecModel(inputs={}, nodes=[])
     d.model = model
     model.inputs = d.inputs()
@@ -778,7 +803,7 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, f
         model.outputs = {d.name(names, "o"): r for r, _ in chosen}
     if not d.has("dead_nodes"):
         outs = model.outputs.values() if model.outputs else [last]
-        model.nodes = prune(model.nodes, first, {r.split(".")[0] for r in outs})
+        model.nodes = prune(model.nodes, first, {r.split(".")[0] for r in outs}, model.blocks)
     if d.has("init") and draw(st.integers(0, 4)) == 0:
         model.init = draw(st.sampled_from([{"std": 0.02}, "default", {"std": 0.01, "depth": 2}]))
     if d.has("docs") and draw(st.integers(0, 5)) == 0:
@@ -876,14 +901,14 @@ def load_model(model: SpecModel, folder: Path, name: str = "spec.yaml"):
 
 @st.composite
 def loaded_specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, folder: Path | None = None,
-                 focus: str | None = None):
+                 focus: str | None = None, avoid: frozenset = frozenset()):
     """(spec file path, its YAML text): a drawn model, ties added from its IR, that the loader accepts.
 
     A model the loader refuses is rejected (hypothesis draws another) and counted in STATS["refused"]: the
     generator should rarely produce one, so scripts/fuzz_specs.py prints the rate.
     """
     folder = folder or Path(tempfile.mkdtemp(prefix="archc-random-"))
-    model = draw(specs(features, max_nodes, focus))
+    model = draw(specs(features, max_nodes, focus, avoid))
     STATS["drawn"] += 1
     try:
         path, spec = load_model(model, folder)

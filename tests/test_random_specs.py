@@ -2,7 +2,7 @@
 state dict ``state_dict_names()`` promises, and runs forward and backward (tests/random_specs.py).
 
 ``test_random_specs`` is the bounded run for ``make test``: derandomized (the same examples on every run,
-no example database), about 40 examples. scripts/fuzz_specs.py runs the same strategy and checks offline for
+no example database), 80 examples (about 25 s on one core). scripts/fuzz_specs.py runs the same strategy and checks offline for
 as long as wanted and shrinks what fails; each kind of failure it found is a spec in tests/regressions/ (line
 1 says what failed) and runs here as ``test_regression[name]``.
 
@@ -10,8 +10,9 @@ Today several of issue 6's defects are open, so:
 
 * KNOWN_FAILING names the regression specs that fail now, with the reason; each is a strict xfail, so a fix
   that makes one pass turns it red until its entry is removed.
-* FEATURES_BROKEN names the generator features (tests/random_specs.py FEATURES) that produce those failures;
-  the bounded run leaves them out. Remove an entry once the regressions it stands for pass.
+* FEATURES_BROKEN names the generator features (tests/random_specs.py FEATURES) that produce those failures,
+  and VALUES_BROKEN the attribute values; the bounded run leaves them out. Remove an entry once the
+  regressions it stands for pass.
 """
 
 from __future__ import annotations
@@ -74,12 +75,17 @@ FEATURES_BROKEN: dict[str, str] = {
     "nested_blocks": "repeat-of-alias-to-block",
 }
 
-BOUNDED = settings(max_examples=40, deadline=None, database=None, derandomize=True,
+# (op, attribute, value) -> the defect it meets today; the bounded run never writes these values
+VALUES_BROKEN: dict[tuple, str] = {
+    ("attention", "fused_qkv", False): "unfused-attention-unused-local",
+}
+
+BOUNDED = settings(max_examples=80, deadline=None, database=None, derandomize=True,
                    suppress_health_check=list(HealthCheck))
 
 
 @BOUNDED
-@given(drawn=loaded_specs(frozenset(FEATURES) - set(FEATURES_BROKEN)))
+@given(drawn=loaded_specs(frozenset(FEATURES) - set(FEATURES_BROKEN), avoid=frozenset(VALUES_BROKEN)))
 def test_random_specs(drawn):
     path, text = drawn
     try:
