@@ -109,6 +109,7 @@ class Block:
     doc: str | None = None
     role: str | None = None
     first: list = field(default_factory=list)  # the values of its first use, port by port
+    param_attrs: dict = field(default_factory=dict)  # param -> the attribute it stands for
 
 
 @dataclass
@@ -598,6 +599,7 @@ class Drawer:
             attr = draw(st.sampled_from(ints))
             name = self.name(set(block.params), "p")
             block.params[name] = node.attrs[attr]
+            block.param_attrs[name] = attr
             node.attrs[attr] = Ref("params", name)
         if self.has("init") and draw(st.integers(0, 5)) == 0:
             node.init = draw(st.sampled_from(["zeros", "ones", "default", {"std": 0.02}, {"value": 0.5},
@@ -708,7 +710,9 @@ class Drawer:
         binding = {}
         if block.params and self.has("params") and draw(st.booleans()):
             p = draw(st.sampled_from(sorted(block.params)))
-            binding[p] = draw(st.sampled_from([1, 2, 3, 4, 6, 8, 12]))
+            # a table length stays above the run-time sizes (SIZES), as ints_for keeps it
+            long = any(w in block.param_attrs.get(p, "") for w in ("max", "len"))
+            binding[p] = draw(st.sampled_from([16, 32] if long else [1, 2, 3, 4, 6, 8, 12]))
         inp = chosen[0][0] if len(chosen) == 1 else [r for r, _ in chosen]
         if len(chosen) > 1 and draw(st.booleans()):
             inp = {p: r for p, (r, _) in zip(block.ports, chosen, strict=True)}
