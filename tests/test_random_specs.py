@@ -2,9 +2,9 @@
 state dict ``state_dict_names()`` promises, and runs forward and backward (tests/random_specs.py).
 
 ``test_random_specs`` is the bounded run for ``make test``: derandomized (the same examples on every run,
-no example database), 80 examples (about 25 s on one core). scripts/fuzz_specs.py runs the same strategy and checks offline for
-as long as wanted and shrinks what fails; each kind of failure it found is a spec in tests/regressions/ (line
-1 says what failed) and runs here as ``test_regression[name]``.
+no example database), 80 examples (about 25 s on one core). scripts/fuzz_specs.py runs the same strategy
+and checks offline for as long as wanted and shrinks what fails; each kind of failure it found is a spec in
+tests/regressions/ (line 1 says what failed) and runs here as ``test_regression[name]``.
 
 Today several of issue 6's defects are open, so:
 
