@@ -374,6 +374,14 @@ def prune(nodes: list, first: str, keep: set, blocks: dict) -> list:
             kept.append(n)
             used |= _reads(n, blocks)
     kept.reverse()
+    names = {n.name for n in kept}
+    dropped = {n.name for n in nodes} - names
+    for n in kept:  # a dropped value bound to a port the block never reads: bind the scope's first input
+        if n.block is not None and isinstance(n.inp, (list, dict)):
+            fix = lambda r: r if r.split(".")[0] in names or r.split(".")[0] not in dropped else first  # noqa: E731
+            n.inp = {p: fix(r) for p, r in n.inp.items()} if isinstance(n.inp, dict) else [fix(r) for r in n.inp]
+        elif n.block is not None and isinstance(n.inp, str) and n.inp.split(".")[0] in dropped:
+            n.inp = first
     previous = first
     for n in kept:
         if n.name in implicit and n.inp == previous:
