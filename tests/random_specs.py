@@ -716,8 +716,11 @@ class Drawer:
                 chosen.append(draw(st.sampled_from(pool)))
         name = self.name(taken)
         binding = {}
-        if block.params and self.has("params") and draw(st.booleans()):
-            p = draw(st.sampled_from(sorted(block.params)))
+        # an axis parameter (dim*) keeps its default unless `wild_axes`: a bound 8 is out of range for rank 3
+        bindable = sorted(p for p in block.params
+                          if self.has("wild_axes") or not block.param_attrs.get(p, "").startswith("dim"))
+        if bindable and self.has("params") and draw(st.booleans()):
+            p = draw(st.sampled_from(bindable))
             # a table length stays above the run-time sizes (SIZES), as ints_for keeps it
             long = any(w in block.param_attrs.get(p, "") for w in ("max", "len"))
             binding[p] = draw(st.sampled_from([16, 32] if long else [1, 2, 3, 4, 6, 8, 12]))
