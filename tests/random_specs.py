@@ -903,6 +903,16 @@ def add_ties(draw, model: SpecModel, ir, chains: bool) -> int:
     return added
 
 
+_SCRATCH: list = []
+
+
+def _scratch() -> Path:
+    """One temporary folder per process for the drawn spec files (each draw overwrites spec.yaml)."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="archc-random-")))
+    return _SCRATCH[0]
+
+
 STATS: dict = {"drawn": 0, "refused": 0, "tie_refused": 0, "refusals": Counter()}
 
 
@@ -922,7 +932,7 @@ def loaded_specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int
     A model the loader refuses is rejected (hypothesis draws another) and counted in STATS["refused"]: the
     generator should rarely produce one, so scripts/fuzz_specs.py prints the rate.
     """
-    folder = folder or Path(tempfile.mkdtemp(prefix="archc-random-"))
+    folder = folder or _scratch()
     model = draw(specs(features, max_nodes, focus, avoid))
     STATS["drawn"] += 1
     try:
