@@ -21,35 +21,33 @@ def _kernel_choices(ctx, param, values) -> dict[str, str]:
     return choices
 
 
-def lower_kernels(loaded, backend: str, kernels: dict[str, str]) -> None:
-    """Re-run the rewrite pass with the kernel rows chosen, and say on stderr what stays PyTorch and why
-    (one line per spec location: a repeated layer is one line, not one per iteration)."""
+def lower_kernels(loaded, backend: str, kernels: dict[str, str]) -> list[str]:
+    """Re-run the rewrite pass with the kernel rows chosen; the ``info:`` lines saying what stays PyTorch
+    and why (one per spec location: a repeated layer is one line, not one per iteration)."""
     from archc.codegen.pytorch import source_name, spec_root
     from archc.passes.rewrite import RULES_BY_NAME, relower
 
     if backend == "pytorch" and not kernels:
-        return
+        return []
     ir = relower(loaded.ir, backend, kernels)
     root = spec_root(loaded.path)
-    seen = set()
+    lines: list[str] = []
     for miss in ir.info["rewrite_misses"]:
         rule = RULES_BY_NAME[miss["rule"]]
         if rule.backend != "triton":
             continue
         node = ir.node(miss["root"])
         where = f"{source_name(node.loc, '', root)}:{node.loc.col}"
-        line = f"{where}: info: {node.name} stays PyTorch, not the {rule.kernel} kernel: " \
-               f"{miss['reason']}"
-        if line not in seen:
-            seen.add(line)
-            click.echo(line, err=True)
+        line = f"{where}: info: {node.name} stays PyTorch, not the {rule.kernel} kernel: {miss['reason']}"
+        if line not in lines:
+            lines.append(line)
     lowered = [r for r in ir.info["rewrites"] if r["backend"] == "triton"]
     if not lowered:
-        click.echo(f"info: nothing in {loaded.path} lowers to a Triton kernel; the file is the PyTorch model",
-                   err=True)
-    for name in kernels:
-        if kernels[name] == "triton" and not any(RULES_BY_NAME[r["rule"]].kernel == name for r in lowered):
-            click.echo(f"info: --kernel {name}=triton: no node of the spec matches the {name} kernel", err=True)
+        lines.append(f"info: nothing in {loaded.path} lowers to a Triton kernel; the file is the PyTorch model")
+    for name, choice in kernels.items():
+        if choice == "triton" and not any(RULES_BY_NAME[r["rule"]].kernel == name for r in lowered):
+            lines.append(f"info: --kernel {name}=triton: no node of the spec matches the {name} kernel")
+    return lines
 
 
 @click.command()
@@ -88,7 +86,8 @@ def build(spec, overrides, output, force, backend, kernel_choices, verify):
     if output is not None:
         output_file.target(output)  # a device, FIFO or directory is refused before the work, and again below
     loaded = load(spec, overrides)
-    lower_kernels(loaded, backend, kernel_choices)
+    for line in lower_kernels(loaded, backend, kernel_choices):
+        click.echo(line, err=True)
     source = build_source(loaded)
     if verify:
         from archc.codegen.verify import verify as run_verify

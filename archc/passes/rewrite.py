@@ -254,8 +254,10 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES, backends: tuple[str, ...] =
                     continue  # a node belongs to one rewrite: the first row that takes it
                 reason = rule.check(ir, m)
                 if reason and rule.name in force:
-                    raise SpecError(f"{node.key}: cannot lower to {rule.lowers_to} ({rule.name}): {reason}",
-                                    node.loc)
+                    what = rule.lowers_to
+                    if rule.kernel:
+                        what = f"the {rule.kernel} kernel (--kernel {rule.kernel}=triton)"
+                    raise SpecError(f"{node.key}: cannot lower to {what}: {reason}", node.loc)
                 if reason:
                     misses.append({"rule": rule.name, "backend": rule.backend, "root": node.key, "reason": reason})
                     continue
