@@ -254,7 +254,7 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES, backends: tuple[str, ...] =
                     continue  # a node belongs to one rewrite: the first row that takes it
                 reason = rule.check(ir, m)
                 if reason and rule.name in force:
-                    what = rule.lowers_to
+                    what = f"{rule.lowers_to} ({rule.name})"
                     if rule.kernel:
                         what = f"the {rule.kernel} kernel (--kernel {rule.kernel}=triton)"
                     raise SpecError(f"{node.key}: cannot lower to {what}: {reason}", node.loc)
