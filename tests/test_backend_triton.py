@@ -83,6 +83,13 @@ def test_a_forced_kernel_that_cannot_take_a_node_is_an_error_at_its_line(in_root
     assert bad.returncode == 2 and "NAME=triton" in bad.stderr
 
 
+def test_build_says_what_it_lowered_and_verify_runs_without_a_fallback_warning(in_root, tmp_path):
+    result = _run("build", "specs/llama.yaml", *LLAMA, "--backend", "triton", "--verify", "-o", str(tmp_path / "m.py"))
+    assert result.returncode == 0, result.stderr
+    assert "info: Triton kernels: rmsnorm x5, attention x2, swiglu x2" in result.stderr  # 2 layers
+    assert "verified:" in result.stderr and "Warning" not in result.stderr  # meta tensors: shapes only
+
+
 def test_kernel_option_turns_one_kernel_on_or_off(in_root):
     only_norm = _run("build", "specs/llama.yaml", *LLAMA, "--kernel", "rmsnorm=triton").stdout
     assert "TritonRMSNorm(" in only_norm and not _uses_attention_kernel(only_norm) and "silu_mul(" in only_norm

@@ -42,6 +42,12 @@ def lower_kernels(loaded, backend: str, kernels: dict[str, str]) -> list[str]:
         if line not in lines:
             lines.append(line)
     lowered = [r for r in ir.info["rewrites"] if r["backend"] == "triton"]
+    counts: dict[str, int] = {}
+    for record in lowered:
+        counts[record["rule"]] = counts.get(record["rule"], 0) + 1
+    if counts:
+        lines.append("info: Triton kernels: " + ", ".join(f"{k} x{n:,}" for k, n in counts.items()) +
+                     " (archc show --backend triton marks the nodes)")
     if not lowered:
         lines.append(f"info: nothing in {loaded.path} lowers to a Triton kernel; the file is the PyTorch model")
     for name, choice in kernels.items():
