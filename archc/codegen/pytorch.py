@@ -52,7 +52,7 @@ KERNEL_IMPORTS = ("math", "torch", "triton", "triton.language as tl")  # all a k
 
 def kernel_source(name: str) -> str:
     """kernels/<name>.py as the generated file carries it: one source per kernel. Its module docstring
-    becomes a comment (the first paragraph: what it is and the paper) and its imports move to the file's
+    becomes a comment (what it computes, the paper, its conditions) and its imports move to the file's
     head (the kernel files import only KERNEL_IMPORTS, as tests/kernels/test_kernel_files.py keeps them)."""
     import ast
 
@@ -70,8 +70,9 @@ def kernel_source(name: str) -> str:
     body = [line for i, line in enumerate(lines) if i not in drop]
     while body and not body[0].strip():
         body.pop(0)
-    head = [f"# kernels/{name}.py, carried verbatim below its imports (archc {__version__})."]
-    head += ["# " + line if line else "#" for line in doc.split("\n\n")[0].splitlines()]
+    head = [f"# kernels/{name}.py (archc {__version__}), verbatim but for its imports (at the top of this file) "
+            "and its docstring:"]
+    head += ["# " + line if line else "#" for line in doc.splitlines()]  # docstring lines fit 118 columns
     return "\n".join(head + [""] + body).rstrip() + "\n"
 
 

@@ -23,6 +23,12 @@ with ``templates/fused/gelu_mul.j2`` defining ``forward(c, gate, up)`` (``c`` is
 operands are the pattern's free inputs in order) and ``support`` naming its helper file. A kernel row for
 another backend sets ``backend`` and returns a reason from ``check`` when the node is outside the kernel's
 conditions (head dim, dtype); the reason lands in ``rewrite_misses``.
+
+The Triton backend's kernel selection is the rows with ``backend="triton"`` (``kernel`` is the ``--kernel``
+NAME). They lower to ``templates/kernels/<name>.j2``: a template that sets ``kernel`` (the kernels/ file the
+generated model carries) and either replaces one op's module (``init``/``forward``, the op's parameters and
+state-dict keys unchanged; pattern ``Pat(op, "root", None)``) or prints a fused call like ``fused/``.
+``select``/``relower`` choose and run the rows for ``--backend``/``--kernel``.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ class Rule:
     name: str
     pattern: Pat
     check: Callable[[IR, Match], str | None]  # None when the rewrite applies, else the reason it does not
-    lowers_to: str  # pytorch: templates/<lowers_to>.j2 (a macro forward(c, m)); other backends: a kernel
+    lowers_to: str  # templates/<lowers_to>.j2 (a macro forward(c, *operands)); triton: kernels/<name>
     why: str
     backend: str = "pytorch"
     kernel: str = ""  # --kernel NAME that chooses this row (kernel rows only)
