@@ -1,4 +1,5 @@
-"""Regenerate tests/golden/<spec>.py for every spec in specs/ (run from anywhere: `make golden`)."""
+"""Regenerate tests/golden/<spec>.py for every spec in specs/, and tests/golden/triton/<spec>.py for the specs
+in TRITON_GOLDEN (run from anywhere: `make golden`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TRITON_GOLDEN = ("llama",)  # tests/golden/triton/<spec>.py, built with --backend triton
 
 
 def main() -> int:
@@ -20,6 +22,18 @@ def main() -> int:
     for spec in specs:
         target = golden / f"{spec.stem}.py"
         source = build_source(load_spec(spec))
+        changed = not target.exists() or target.read_text() != source
+        target.write_text(source)
+        print(f"{'updated' if changed else 'same   '} {target.relative_to(ROOT)}")
+    # --backend triton: one spec, the one whose every kernel row applies (attention, swiglu, rmsnorm)
+    from archc.passes.rewrite import relower
+
+    (golden / "triton").mkdir(exist_ok=True)
+    for stem in TRITON_GOLDEN:
+        target = golden / "triton" / f"{stem}.py"
+        loaded = load_spec(Path("specs") / f"{stem}.yaml")
+        relower(loaded.ir, "triton")
+        source = build_source(loaded)
         changed = not target.exists() or target.read_text() != source
         target.write_text(source)
         print(f"{'updated' if changed else 'same   '} {target.relative_to(ROOT)}")

@@ -34,7 +34,8 @@ def test_every_support_name_is_known_to_the_allocator():
     assert {"Attention", "RotaryTables", "apply_rope", "SiluMul", "silu_mul", "Scale", "MLP"} <= globals_
     assert {"torch", "F", "nn", "Config", "Model"} <= globals_ and "tie_weights" in members
     for path in (templates_dir() / "support").glob("*.py.j2"):  # read from the files, not a hand-kept list
-        text = environment().get_template(f"support/{path.name}").render(features=["cross", "fused", "rope"])
+        text = environment().get_template(f"support/{path.name}").render(
+            features=["cross", "fused", "rope", "triton"], kernels=["attention", "layernorm", "rmsnorm", "swiglu"])
         assert top_level_names(text) <= globals_
 
 

@@ -112,10 +112,13 @@ def _num(x: float) -> str:
 @click.option("--expand", is_flag=True, help="List every scope instead of collapsing repeats.")
 @click.option("--format", "fmt_", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format; json is for scripts.")
+@click.option("--backend", type=click.Choice(["pytorch", "triton"]), default="pytorch", show_default=True,
+              help="triton: mark each node with the Triton kernel it lowers to (as archc build --backend triton), "
+                   "and list the nodes that stay PyTorch with the reason.")
 @click.option("--ctx", type=click.IntRange(min=1), default=None,
               help="Context length T for attention's T-dependent FLOPs (default: vars.seq_len, n_ctx or "
                    "max_seq_len, else 2048).")
-def show(spec, overrides, expand, fmt_, ctx):
+def show(spec, overrides, expand, fmt_, backend, ctx):
     """Show scopes with output shapes, parameters and forward FLOPs per token.
 
     \b
@@ -124,8 +127,12 @@ def show(spec, overrides, expand, fmt_, ctx):
       archc show specs/llama.yaml size=7b
       archc show specs/llama.yaml vars.n_layers=48 ffn=geglu --expand
       archc show specs/gpt2.yaml --format json | jq .totals.params
+      archc show specs/llama.yaml --backend triton
     """
+    from archc.cli.build import lower_kernels
+
     loaded = load(spec, overrides)
+    notes = lower_kernels(loaded, backend, {})
     ir = loaded.ir
     ctx = context_length(ir, ctx)
     table = rows(ir, ctx, expand)
@@ -134,22 +141,31 @@ def show(spec, overrides, expand, fmt_, ctx):
         for row in table:  # FLOPs are whole numbers; JSON readers should not see 1234.0
             row["flops_per_token"] = int(round(row["flops_per_token"]))
         totals["flops_per_token"] = int(round(totals["flops_per_token"]))
-        click.echo(json.dumps({"spec": loaded.path, "overrides": list(overrides), "rows": table,
-                               "totals": totals}, indent=2))
+        click.echo(json.dumps({"spec": loaded.path, "overrides": list(overrides), "backend": backend,
+                               "rows": table, "totals": totals, "notes": notes}, indent=2))
         return
     _print_table(loaded, table, totals)
+    for line in notes:
+        print(line)
 
 
 def _kind(row: dict) -> str:
-    """The op, and the rewrite that prints it as one call with its neighbours (``silu > silu_mul``)."""
-    return row["kind"] + (f" > {row['rewrite']}" if row.get("rewrite") else "")
+    """The op, and the rewrite that prints it as one call with its neighbours (``silu > silu_mul``), or the
+    Triton kernel it lowers to (``attention > triton:attention``)."""
+    from archc.passes.rewrite import RULES_BY_NAME
+
+    rule = RULES_BY_NAME.get(row.get("rewrite") or "")
+    if rule is None:
+        return row["kind"]
+    return row["kind"] + (f" > triton:{rule.kernel}" if rule.backend == "triton" else f" > {rule.name}")
 
 
 def _print_rewrites(ir) -> None:
     """One line for the rewrites archc/passes/rewrite.py applied: which rule took how many nodes."""
     counts: dict[str, list[int]] = {}
     for record in ir.info.get("rewrites", []):
-        entry = counts.setdefault(record["rule"], [0, 0])
+        label = f"triton:{record['rule']}" if record["backend"] == "triton" else record["rule"]
+        entry = counts.setdefault(label, [0, 0])
         entry[0] += 1
         entry[1] += len(record["nodes"])
     if counts:

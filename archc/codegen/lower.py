@@ -41,6 +41,7 @@ class Call:
     out_shape: list
     sym: dict  # symbol -> expression giving its size at run time ('B' -> 'x.size(0)')
     producer: str = ""  # for a rewrite: the names of the other nodes it took
+    parts: dict = field(default_factory=dict)  # for a rewrite: pattern name -> the node it matched
 
     @property
     def a(self) -> dict:
@@ -204,6 +205,13 @@ class ClassLowering:
             self.owner.ops_used.add(self.ir.node(key).op)
         self.owner.ops_used.add(node.op)
         call.producer = ", ".join(self.ir.node(k).name for k in taken)
+        parts = [self.ir.node(k) for k in self.owner.rewrite_nodes(node.key)]
+        call.parts = {n.meta["rewrite"]["part"]: n for n in parts}
+        init = getattr(template.module, "init", None)
+        if init is not None:  # a kernel row that replaces one op's module (same parameters, same keys)
+            inst = self.ir.scopes.instances.get(node.key)
+            self.member(call.attr, init(call).strip(), self.owner.where(inst.loc if inst else node.loc, node.name))
+        self.owner.features.update(getattr(template.module, "features", lambda c: "")(call).split())
         operands = [self.expr(tuple(ref)) for ref in record["operands"].values()]
         self.emit(template.module.forward(call, *operands))
         self.bind_outputs(node, call.var)

@@ -150,7 +150,7 @@ def template_defines(env) -> tuple[frozenset, frozenset]:
     """(module-level names, Model attribute names) that the templates define."""
     from jinja2 import nodes
 
-    from archc.paths import templates_dir
+    from archc.paths import data_dir, templates_dir
 
     globals_, members = set(), set()
     source = (templates_dir() / "model.py.j2").read_text(encoding="utf-8")
@@ -160,7 +160,8 @@ def template_defines(env) -> tuple[frozenset, frozenset]:
             globals_.update(declared["globals"])
             members.update(declared["members"])
     for path in sorted((templates_dir() / "support").glob("*.py.j2")):
-        text = env.get_template(f"support/{path.name}").render(features=_Everything())
+        kernels = sorted(p.stem for p in data_dir("kernels").glob("*.py") if p.stem != "__init__")
+        text = env.get_template(f"support/{path.name}").render(features=_Everything(), kernels=kernels)
         globals_ |= top_level_names(text)
     return frozenset(globals_), frozenset(members)
 

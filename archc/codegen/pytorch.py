@@ -43,7 +43,37 @@ def environment():
         _env.filters["member"] = _member_line
         _env.filters["typed"] = lambda plan: ", ".join(f"{a}: {t}" for a, t in zip(plan.args, plan.arg_types,
                                                                                     strict=True))
+        _env.globals["kernel_source"] = kernel_source
     return _env
+
+
+KERNEL_IMPORTS = ("math", "torch", "triton", "triton.language as tl")  # all a kernels/ file may import
+
+
+def kernel_source(name: str) -> str:
+    """kernels/<name>.py as the generated file carries it: one source per kernel. Its module docstring
+    becomes a comment (what it computes, the paper, its conditions) and its imports move to the file's
+    head (the kernel files import only KERNEL_IMPORTS, as tests/kernels/test_kernel_files.py keeps them)."""
+    import ast
+
+    from archc.paths import data_dir
+
+    text = (data_dir("kernels") / f"{name}.py").read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    drop: set[int] = set()
+    doc = ast.get_docstring(tree) or ""
+    for stmt in tree.body:
+        is_doc = stmt is tree.body[0] and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        if is_doc or isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+    body = [line for i, line in enumerate(lines) if i not in drop]
+    while body and not body[0].strip():
+        body.pop(0)
+    head = [f"# kernels/{name}.py (archc {__version__}), verbatim but for its imports (at the top of this file) "
+            "and its docstring:"]
+    head += ["# " + line if line else "#" for line in doc.splitlines()]  # docstring lines fit 118 columns
+    return "\n".join(head + [""] + body).rstrip() + "\n"
 
 
 def _member_line(m) -> str:
@@ -85,8 +115,7 @@ def op_templates() -> dict:
         if path.is_file():
             out[name] = env.get_template(f"ops/{name}.j2")
     for rule in RULES:
-        if rule.backend == "pytorch":
-            out[rule.lowers_to] = env.get_template(f"{rule.lowers_to}.j2")
+        out[rule.lowers_to] = env.get_template(f"{rule.lowers_to}.j2")
     return out
 
 
@@ -152,10 +181,25 @@ def _support(lowering: Lowering) -> list[str]:
         name = getattr(lowering.templates[target].module, "support", None)
         if name and name not in support:
             support.append(name)
+    if kernels_used(lowering):
+        support.append("triton")  # the dispatch helper, kernel-backed modules, then each kernel's source
     if "attention" in support and "rope" in support:  # apply_rope is defined beside RotaryTables, before use
         support.remove("rope")
         support.insert(support.index("attention"), "rope")
     return support
+
+
+def kernels_used(lowering: Lowering) -> list[str]:
+    """The kernels/ files the generated code calls, in the table's order (deterministic output)."""
+    from archc.passes.rewrite import RULES
+
+    wanted = set()
+    for target in lowering.rewrites_used:
+        name = getattr(lowering.templates[target].module, "kernel", None)
+        if name:
+            wanted.add(name)
+    order = [getattr(lowering.templates[r.lowers_to].module, "kernel", None) for r in RULES]
+    return [k for i, k in enumerate(order) if k in wanted and k not in order[:i]]
 
 
 def render(spec) -> str:
@@ -168,7 +212,9 @@ def render(spec) -> str:
     env = environment()
     features = sorted(lowering.features)
     support = _support(lowering)
-    support_code = [env.get_template(f"support/{name}.py.j2").render(features=features) for name in support]
+    kernels = kernels_used(lowering)
+    support_code = [env.get_template(f"support/{name}.py.j2").render(features=features, kernels=kernels)
+                    for name in support]
     ties = tie_lines(lowering, where)
     inits = init_lines(lowering, where)
     resets = tie_owner_resets(lowering, where)
@@ -197,6 +243,7 @@ def render(spec) -> str:
         "n_outputs": len(ir.info["outputs"]),
         "uses_math": "math" in uses,
         "uses_f": "F" in uses,
+        "uses_triton": bool(kernels),
     }
     body = env.get_template("model.py.j2").render(**context)
     return stamp(_header_lines(spec), body)

@@ -23,6 +23,12 @@ with ``templates/fused/gelu_mul.j2`` defining ``forward(c, gate, up)`` (``c`` is
 operands are the pattern's free inputs in order) and ``support`` naming its helper file. A kernel row for
 another backend sets ``backend`` and returns a reason from ``check`` when the node is outside the kernel's
 conditions (head dim, dtype); the reason lands in ``rewrite_misses``.
+
+The Triton backend's kernel selection is the rows with ``backend="triton"`` (``kernel`` is the ``--kernel``
+NAME). They lower to ``templates/kernels/<name>.j2``: a template that sets ``kernel`` (the kernels/ file the
+generated model carries) and either replaces one op's module (``init``/``forward``, the op's parameters and
+state-dict keys unchanged; pattern ``Pat(op, "root", None)``) or prints a fused call like ``fused/``.
+``select``/``relower`` choose and run the rows for ``--backend``/``--kernel``.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ from archc.ir.graph import IR, Node
 @dataclass(frozen=True)
 class Pat:
     """``op`` fed by ``inputs`` (sub-patterns, or None for any value) in that order, or in any order when
-    ``commutative``. ``name`` is how the check and the template refer to the node that matched."""
+    ``commutative``; ``inputs=None``: the node alone, whatever feeds it (a kernel that replaces one op and
+    reads its ports as the op's template does). ``name`` is how the check and the template refer to the
+    node that matched."""
 
     op: str
     name: str
-    inputs: tuple = ()
+    inputs: tuple | None = ()
     commutative: bool = False
 
 
@@ -61,9 +69,10 @@ class Rule:
     name: str
     pattern: Pat
     check: Callable[[IR, Match], str | None]  # None when the rewrite applies, else the reason it does not
-    lowers_to: str  # pytorch: templates/<lowers_to>.j2 (a macro forward(c, m)); other backends: a kernel
+    lowers_to: str  # templates/<lowers_to>.j2 (a macro forward(c, *operands)); triton: kernels/<name>
     why: str
     backend: str = "pytorch"
+    kernel: str = ""  # --kernel NAME that chooses this row (kernel rows only)
 
 
 # -- checks ------------------------------------------------------------------------------------------------
@@ -121,9 +130,61 @@ def all_of(*checks):
     return check
 
 
+# Kernel rows: the conditions each Triton kernel in kernels/ needs (its docstring states them). A miss keeps
+# the node in PyTorch with an ``info:`` line; a row the user forces (--kernel NAME=triton) makes it an error.
+_KERNEL_DTYPES = ("float32", "float16", "bfloat16")  # what the kernels load and accumulate in fp32
+
+
+def float_dtype(ir: IR, m: Match) -> str | None:
+    """Every value the root reads or writes is fp32, fp16 or bf16 (or of unknown dtype), and the root is not
+    a repeated single-op block (its ModuleList items are built from the op's own template)."""
+    root = m.root
+    own = ir.scopes.instances.get(root.key)
+    if own is not None and own.repeat:
+        return f"{root.key} is a repeated single-op block"
+    dtypes = [ir.node(src).meta.get("dtypes", {}).get(src_port) for port, src, src_port in root.inputs
+              if port != "rope"]
+    dtypes += list(root.meta.get("dtypes", {}).values())
+    bad = sorted({d for d in dtypes if d is not None and d not in _KERNEL_DTYPES})
+    return f"dtype {', '.join(bad)} (the kernel takes {', '.join(_KERNEL_DTYPES)})" if bad else None
+
+
+def attention_fits(ir: IR, m: Match) -> str | None:
+    """kernels/attention.py: head dim 16..256 (FlashAttention-2's range; the kernel pads to a power of two
+    and masks), no dropout on the attention weights (the kernel has none, and training must stay the same
+    model), and an explicit or default scale (both fine)."""
+    node = m.root
+    a = node.attrs
+    width = ir.shape_of(*next((s, p) for port, s, p in node.inputs if port == "x"))[-1]
+    head_dim = a.get("head_dim") or (width // a["n_heads"] if isinstance(width, int) else None)
+    if not isinstance(head_dim, int) or not 16 <= head_dim <= 256:
+        return f"head dim {head_dim} is outside the kernel's 16..256"
+    if a.get("dropout"):
+        return f"dropout {a['dropout']} on the attention weights (the kernel has no dropout; set it to 0)"
+    if "kv" in {port for port, _, _ in node.inputs} and a.get("causal"):
+        return "causal cross-attention (the kernel's causal mask assumes one sequence)"
+    return float_dtype(ir, m)
+
+
+def glu_fits(ir: IR, m: Match) -> str | None:
+    return inner_values_private(ir, m) or same_shapes(ir, m) or float_dtype(ir, m)
+
+
 # -- the table ---------------------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
+    # Triton kernels (backend "triton"), listed first: where one applies it takes the nodes before the
+    # PyTorch fusion below could. lowers_to names templates/kernels/<name>.j2, which carries kernels/<name>.py.
+    Rule("attention", Pat("attention", "root", None), attention_fits, "kernels/attention",
+         "FlashAttention-2 forward and backward, RoPE inside", "triton", "attention"),
+    Rule("swiglu", Pat("mul", "root", (Pat("silu", "act", (None,)), None), commutative=True), glu_fits,
+         "kernels/swiglu", "silu(gate) * up in one kernel, silu recomputed in the backward", "triton", "swiglu"),
+    Rule("geglu", Pat("mul", "root", (Pat("gelu", "act", (None,)), None), commutative=True), glu_fits,
+         "kernels/geglu", "gelu(gate) * up in one kernel, gelu recomputed in the backward", "triton", "geglu"),
+    Rule("rmsnorm", Pat("rmsnorm", "root", None), float_dtype, "kernels/rmsnorm",
+         "RMSNorm forward and backward, one row per program", "triton", "rmsnorm"),
+    Rule("layernorm", Pat("layernorm", "root", None), float_dtype, "kernels/layernorm",
+         "LayerNorm forward and backward, one row per program", "triton", "layernorm"),
     # SwiGLU's silu(gate) * up: the backward recomputes silu from gate instead of keeping silu(gate),
     # one d_ff-wide activation per token fewer (Liger-Kernel's SwiGLU: same speed, lower peak memory)
     Rule("silu_mul", Pat("mul", "root", (Pat("silu", "act", (None,)), None), commutative=True),
@@ -136,9 +197,11 @@ RULES: tuple[Rule, ...] = (
 
 
 def _match(ir: IR, pat: Pat, node: Node, m: Match, free: list) -> bool:
-    if node.op != pat.op or len(node.inputs) != len(pat.inputs):
+    if node.op != pat.op or (pat.inputs is not None and len(node.inputs) != len(pat.inputs)):
         return False
     m.nodes[pat.name] = node
+    if pat.inputs is None:
+        return True
     orders = [list(range(len(pat.inputs)))]
     if pat.commutative and len(pat.inputs) == 2:
         orders.append([1, 0])
@@ -197,8 +260,10 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES, backends: tuple[str, ...] =
                     continue  # a node belongs to one rewrite: the first row that takes it
                 reason = rule.check(ir, m)
                 if reason and rule.name in force:
-                    raise SpecError(f"{node.key}: cannot lower to {rule.lowers_to} ({rule.name}): {reason}",
-                                    node.loc)
+                    what = f"{rule.lowers_to} ({rule.name})"
+                    if rule.kernel:
+                        what = f"the {rule.kernel} kernel (--kernel {rule.kernel}=triton)"
+                    raise SpecError(f"{node.key}: cannot lower to {what}: {reason}", node.loc)
                 if reason:
                     misses.append({"rule": rule.name, "backend": rule.backend, "root": node.key, "reason": reason})
                     continue
@@ -218,5 +283,26 @@ def rewrite(ir: IR, rules: tuple[Rule, ...] = RULES, backends: tuple[str, ...] =
 
 
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
+BACKENDS = ("pytorch", "triton")
+KERNELS = ("attention", "swiglu", "geglu", "rmsnorm", "layernorm", "moe")  # --kernel NAME (moe: no op yet)
 
-__all__ = ["Pat", "Rule", "Match", "RULES", "RULES_BY_NAME", "rewrite", "match"]
+
+def select(backend: str = "pytorch", kernels: dict[str, str] | None = None) -> tuple[tuple[Rule, ...], frozenset]:
+    """The rows a build uses and the rows it forces. ``backend`` triton takes every kernel row; ``kernels``
+    ({NAME: 'triton' | 'pytorch'}, from --kernel) adds or removes one kernel's row, and a kernel asked for
+    by name is forced: a node its check refuses is an error instead of an info line."""
+    kernels = kernels or {}
+    rows = tuple(r for r in RULES if r.backend == "pytorch" or
+                 kernels.get(r.kernel, "triton" if backend == "triton" else "pytorch") == "triton")
+    force = frozenset(r.name for r in RULES if r.kernel and kernels.get(r.kernel) == "triton")
+    return rows, force
+
+
+def relower(ir: IR, backend: str = "pytorch", kernels: dict[str, str] | None = None) -> IR:
+    """Run the pass again with the rows ``select`` chooses (the pipeline ran it with PyTorch's rows)."""
+    rows, force = select(backend, kernels)
+    return rewrite(ir, rows, BACKENDS, force)
+
+
+__all__ = ["Pat", "Rule", "Match", "RULES", "RULES_BY_NAME", "BACKENDS", "KERNELS", "rewrite", "match", "select",
+           "relower"]
