@@ -200,6 +200,24 @@ def test_free_tensors_refuse_sizes_known_only_at_run_time(tmp_path):
         nodes:
           c: {op: constant, in: [], shape: [2], value: 0.5, dtype: int64}
     """, 4, "value", "integer")
+    refused(tmp_path, """
+        inputs: {x: {shape: [B, T, 8]}}
+        nodes:
+          c: {op: constant, in: [], shape: [2], value: .inf, dtype: int64}
+    """, 4, "value", "finite")
+
+
+@pytest.mark.xfail(strict=True, reason="expand fills a missing 'in' with the previous node (archc/passes/expand.py:"
+                                       "287-290); for an op with no input ports it should leave 'in' empty")
+def test_a_free_tensor_needs_no_in(tmp_path):
+    spec = load_spec(write(tmp_path, """
+        inputs: {x: {shape: [B, T, 8]}}
+        nodes:
+          y: {op: linear, in: x, out_features: 4}
+          cls: {op: param, shape: [1, 1, 4]}
+        outputs: [y, cls]
+    """))
+    assert spec.ir.node("cls").inputs == []
 
 
 # --- dtypes ---

@@ -27,12 +27,12 @@ class Constant(Op):
 
     def check(self, n):
         value, dtype = n["value"], n["dtype"]
+        if isinstance(value, float) and not math.isfinite(value):
+            n.fail(f"value {value} is not a finite number", "value")
         if dtype == "bool" and value not in (0, 1):
             n.fail(f"value {value} is not a bool; use 0 or 1 with dtype bool", "value")
         if dtype in ("int64", "int32") and value != int(value):
             n.fail(f"value {value} is not an integer, as dtype {dtype} needs", "value")
-        if isinstance(value, float) and not math.isfinite(value):
-            n.fail(f"value {value} is not a finite number", "value")
         if dtype in INT_DTYPES:
             bits = 31 if dtype == "int32" else 63
             if not -(2**bits) <= value < 2**bits:

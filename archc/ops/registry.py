@@ -31,6 +31,7 @@ from archc.ops.split import Split
 from archc.ops.tanh import Tanh
 from archc.ops.transpose import Transpose
 
+# isort: split
 # math and tensors (issue 7)
 from archc.ops.argmax import Argmax
 from archc.ops.constant import Constant
