@@ -187,6 +187,13 @@ def test_param_is_a_trained_tensor_under_node_key_weight(tmp_path):
     y, pos = out.values() if isinstance(out, dict) else out
     assert torch.equal(pos, torch.arange(4).unsqueeze(0)) and pos.dtype == torch.int64
     assert spec.ir.node("gamma").meta["n_params"] == 8
+    # built on the meta device, both come back from reset_parameters(), as the README's recipe says
+    with torch.device("meta"):
+        empty = archc.build_module(spec)
+    empty.to_empty(device="cpu")
+    empty.reset_parameters()
+    assert torch.equal(empty.state_dict()["gamma.weight"], torch.full((8,), 0.1))
+    assert torch.equal(empty.get_submodule("pos")(), torch.arange(4).unsqueeze(0))
 
 
 def test_free_tensors_refuse_sizes_known_only_at_run_time(tmp_path):
