@@ -144,3 +144,116 @@ REFERENCES = {
     "attention": attention,
     "mlp": mlp,
 }
+
+
+# --- math and tensors (issue 7): each from the definition, not from torch's function of the same name ---
+
+
+def _axis(x, a):
+    """A reduction's ``dim`` as the test's example gives it: an int, or a size name (the examples put T at 1)."""
+    return a["dim"] if isinstance(a["dim"], int) else {"B": 0, "T": 1}[a["dim"]]
+
+
+def _reduce(how):
+    def ref(i, p, a):
+        x = i["x"]
+        d = _axis(x, a)
+        moved = x.movedim(d, -1)
+        if how == "max":  # the first of the sorted entries; its gradient goes to the maximal one
+            out = moved.sort(-1, descending=True).values[..., 0]
+        else:
+            out = moved.unbind(-1)
+            out = _sum(list(out))
+            out = out / moved.shape[-1] if how == "mean" else out
+        return out.unsqueeze(d) if a["keepdim"] else out
+    return ref
+
+
+def argmax(i, p, a):
+    x = i["x"]
+    d = _axis(x, a)
+    out = x.movedim(d, -1).sort(-1, descending=True).indices[..., 0]
+    return out.unsqueeze(d) if a["keepdim"] else out
+
+
+def l2_normalize(i, p, a):
+    x = i["x"]
+    norm = (x * x).sum(a["dim"], keepdim=True) ** 0.5
+    return x / norm.clamp_min(a["eps"])
+
+
+def matmul(i, p, a):
+    """Sum over k of x[..., n, k] y[..., k, m], written as a broadcast product."""
+    x, y = i["x"], i["y"]
+    return (x.unsqueeze(-1) * y.unsqueeze(-3)).sum(-2)
+
+
+def einsum_btd_bsd(i, p, a):
+    """The example's 'btd,bsd->bts' from its definition; other equations go through the strict parser's tests."""
+    assert a["equation"] == "btd,bsd->bts"
+    x, y = i["x"]
+    return (x.unsqueeze(2) * y.unsqueeze(1)).sum(-1)
+
+
+def conv2d(i, p, a):
+    """Each output pixel: the sum over channels and the kernel window of weight times input (no unfold)."""
+    x, w = i["x"], p["weight"]
+    k, s, pad = a["kernel_size"], a["stride"], a["padding"]
+    x = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    h = (x.shape[2] - k) // s + 1
+    wd = (x.shape[3] - k) // s + 1
+    rows = []
+    for r in range(h):
+        cols = []
+        for c in range(wd):
+            window = x[:, :, r * s: r * s + k, c * s: c * s + k]  # [B, C, k, k]
+            cols.append((window.unsqueeze(1) * w.unsqueeze(0)).sum((2, 3, 4)))  # [B, out]
+        rows.append(torch.stack(cols, -1))
+    out = torch.stack(rows, -2)
+    return out + p["bias"].view(1, -1, 1, 1) if "bias" in p else out
+
+
+def topk(i, p, a):
+    x = i["x"].movedim(a["dim"], -1)
+    order = x.sort(-1, descending=a["largest"])
+    values, indices = order.values[..., : a["k"]], order.indices[..., : a["k"]]
+    return values.movedim(-1, a["dim"]), indices.movedim(-1, a["dim"])
+
+
+def gather(i, p, a):
+    """One-hot selection along dim: out[..., j] = sum_t x[..., t] [index[..., j] == t]."""
+    x, index, d = i["x"], i["index"], a["dim"]
+    xm, im = x.movedim(d, -1), index.movedim(d, -1).long()
+    xm = xm[tuple(slice(0, s) for s in im.shape[:-1])]
+    onehot = (im.unsqueeze(-1) == torch.arange(xm.shape[-1])).to(x.dtype)
+    return (onehot * xm.unsqueeze(-2)).sum(-1).movedim(-1, d)
+
+
+def constant(i, p, a):
+    shape = a["shape"]
+    if a["fill"] == "arange":
+        row = torch.tensor([float(j) for j in range(shape[-1])])
+        return (row * torch.ones(shape)).to(getattr(torch, a["dtype"]))
+    return torch.ones(shape, dtype=torch.float64).mul(a["value"]).to(getattr(torch, a["dtype"]))
+
+
+REFERENCES.update({
+    "param": lambda i, p, a: p["weight"],
+    "constant": constant,
+    "sum": _reduce("sum"),
+    "mean": _reduce("mean"),
+    "max": _reduce("max"),
+    "argmax": argmax,
+    "exp": lambda i, p, a: sum(i["x"] ** j / float(math.factorial(j)) for j in range(40)),  # the power series
+    "log": lambda i, p, a: 2 * torch.atanh((i["x"] - 1) / (i["x"] + 1)),  # log x = 2 artanh((x-1)/(x+1))
+    "sqrt": lambda i, p, a: i["x"] ** 0.5,
+    "sub": lambda i, p, a: i["x"] + (-1) * i["y"],
+    "div": lambda i, p, a: i["x"] * i["y"] ** -1,
+    "l2_normalize": l2_normalize,
+    "matmul": matmul,
+    "einsum": einsum_btd_bsd,
+    "conv2d": conv2d,
+    "topk": topk,
+    "gather": gather,
+    "index_select": lambda i, p, a: torch.stack([i["x"].select(a["dim"], int(j)) for j in i["index"]], a["dim"]),
+})

@@ -78,6 +78,11 @@ def attr_value(draw, name, attr):
 def op_use(draw, name):
     op = OPS[name]
     inputs, wiring = {}, {}
+    if not op.inputs:  # a spec needs an input: param and constant take none, so declare one they ignore
+        inputs["unused"] = {"shape": ["B", 2], "dtype": "float32"}
+    # one draw in 8 is the example itself, so every op reaches its code (rope's consumer is wired below)
+    if "consumer" not in op.example and draw(st.integers(0, 7)) == 0:
+        return _example_use(op, inputs)
     tensor_ports = [p for p in op.inputs if set(TAKES[p.takes].dtypes) <= set(TENSOR_DTYPES)]
     # half the draws start from the op's example (its shape and attributes) and change some of it
     near = draw(st.booleans())
@@ -118,6 +123,22 @@ def op_use(draw, name):
         nodes["use"] = {"op": use["op"], "in": {**{p: f"use_{p}" for p in use["inputs"]}, use["port"]: "n"},
                         **use["attrs"]}
     return {"inputs": inputs, "nodes": nodes}
+
+
+def _example_use(op, inputs: dict) -> dict:
+    """The op's example as a spec: its shapes and attributes, each port's first dtype."""
+    wiring = {}
+    for port in op.inputs:
+        if port.name not in op.example["inputs"] or not set(TAKES[port.takes].dtypes) <= set(TENSOR_DTYPES):
+            continue
+        shape = op.example["inputs"][port.name]
+        many = shape and isinstance(shape[0], list)
+        names = []
+        for j, s in enumerate(shape if many else [shape]):
+            inputs[f"{port.name}{j}"] = {"shape": list(s), "dtype": TAKES[port.takes].dtypes[0]}
+            names.append(f"{port.name}{j}")
+        wiring[port.name] = names if many else names[0]
+    return {"inputs": inputs, "nodes": {"n": {"op": op.name, "in": wiring, **op.example["attrs"]}}}
 
 
 def concrete(shape) -> list[int]:

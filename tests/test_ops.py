@@ -25,6 +25,8 @@ SIZES = {"B": 2, "T": 5}
 TOLERANCE = {"rope": 1e-6, "sinusoidal_position": 1e-6}
 OP_NAMES = [name for name in OPS if name != "input"]
 #: the dtype an example input gets for each kind of port (Port.takes)
+#: ops defined only for positive inputs (log, sqrt): their example inputs are |x| + 0.5, away from nan and 0
+POSITIVE = {"log", "sqrt"}
 EXAMPLE_DTYPE = {"float": "float32", "float32": "float32", "index": "int64", "mask": "bool", "any": "float32"}
 
 
@@ -33,13 +35,16 @@ def _wire(op_name: str, ex: dict, inputs: dict, prefix: str, dtype: str | None) 
     op = OPS[op_name]
     takes = {p.name: p.takes for p in op.inputs}
     wiring = {}
+    if not op.inputs:  # a spec needs an input: param and constant have none, so declare one they ignore
+        inputs[prefix + "unused"] = {"shape": ["B", 2], "dtype": "float32"}
     for port, shape in ex["inputs"].items():
         assert takes[port] in EXAMPLE_DTYPE, f"op {op_name}: example input '{port}' must be a tensor port"
         shapes = shape if shape and isinstance(shape[0], list) else [shape]
         names = []
         for i, s in enumerate(shapes):
             input_name = prefix + (f"{port}{i}" if len(shapes) > 1 else port)
-            first = port == op.inputs[0].name
+            # the dtype under test goes to every port of the first port's kind (matmul's x and y alike)
+            first = takes[port] == op.inputs[0].takes
             inputs[input_name] = {"shape": s, "dtype": dtype if dtype and first else EXAMPLE_DTYPE[takes[port]]}
             names.append(input_name)
         wiring[port] = names if len(shapes) > 1 else names[0]
@@ -108,6 +113,10 @@ def test_op_matches_reference_forward_and_backward(name, tmp_path):
         for p in params.values():
             p.copy_(torch.randn_like(p))
     feed = {input_name: random_input(decl, torch.float64) for input_name, decl in ir.info["inputs"].items()}
+    if name in POSITIVE:
+        with torch.no_grad():
+            for t in feed.values():
+                t.abs_().add_(0.5)
     args = [feed[src] for _, src, _ in node.inputs]
     outs = node_outputs(spec, model, feed)
     port_inputs: dict = {}
@@ -130,9 +139,11 @@ def test_op_matches_reference_forward_and_backward(name, tmp_path):
     leaves = [t for t in args if t.requires_grad] + list(params.values())
     if not leaves or not any(o.requires_grad for o in outs):
         return
-    weights = [torch.randn_like(o) for o in outs]
-    got_loss = sum((o * w).sum() for o, w in zip(outs, weights, strict=True))
-    want_loss = sum((r.to(o.dtype) * w).sum() for r, o, w in zip(refs, outs, weights, strict=True))
+    # integer outputs (topk's indices) carry no gradient: only float outputs enter the loss
+    weights = [torch.randn_like(o) if o.is_floating_point() else torch.zeros(()) for o in outs]
+    got_loss = sum((o * w).sum() for o, w in zip(outs, weights, strict=True) if o.is_floating_point())
+    want_loss = sum((r.to(o.dtype) * w).sum() for r, o, w in zip(refs, outs, weights, strict=True)
+                    if o.is_floating_point())
     got_grads = torch.autograd.grad(got_loss, leaves, allow_unused=True)
     want_grads = torch.autograd.grad(want_loss, leaves, allow_unused=True)
     for g, w in zip(got_grads, want_grads, strict=True):
@@ -177,7 +188,8 @@ def test_attention_variants_match_reference(tmp_path):
 def _dtype_cases():
     for name in OP_NAMES:
         op = OPS[name]
-        for dtype in TAKES[op.inputs[0].takes].dtypes:
+        # an op with no input (param, constant) runs once, in the dtype its attributes give
+        for dtype in TAKES[op.inputs[0].takes].dtypes if op.inputs else (None,):
             yield pytest.param(name, dtype, id=f"{name}-{dtype}")
 
 

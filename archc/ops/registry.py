@@ -31,6 +31,27 @@ from archc.ops.split import Split
 from archc.ops.tanh import Tanh
 from archc.ops.transpose import Transpose
 
+# isort: split
+# math and tensors (issue 7)
+from archc.ops.argmax import Argmax
+from archc.ops.constant import Constant
+from archc.ops.conv2d import Conv2d
+from archc.ops.div import Div
+from archc.ops.einsum import Einsum
+from archc.ops.exp import Exp
+from archc.ops.gather import Gather
+from archc.ops.index_select import IndexSelect
+from archc.ops.l2_normalize import L2Normalize
+from archc.ops.log import Log
+from archc.ops.matmul import Matmul
+from archc.ops.max import Max
+from archc.ops.mean import Mean
+from archc.ops.param import Param
+from archc.ops.sqrt import Sqrt
+from archc.ops.sub import Sub
+from archc.ops.sum import Sum
+from archc.ops.topk import TopK
+
 OPS: dict[str, Op] = {op.name: op for op in (
     Input(),
     Embedding(),
@@ -58,6 +79,13 @@ OPS: dict[str, Op] = {op.name: op for op in (
     RoPE(),
     Attention(),
     MLP(),
+    # math and tensors (issue 7)
+    Param(), Constant(),
+    Sum(), Mean(), Max(), Argmax(),
+    Exp(), Log(), Sqrt(), Sub(), Div(), L2Normalize(),
+    Matmul(), Einsum(),
+    Conv2d(),
+    TopK(), Gather(), IndexSelect(),
 )}
 
 
