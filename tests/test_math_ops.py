@@ -214,8 +214,6 @@ def test_free_tensors_refuse_sizes_known_only_at_run_time(tmp_path):
     """, 4, "value", "finite")
 
 
-@pytest.mark.xfail(strict=True, reason="expand fills a missing 'in' with the previous node (archc/passes/expand.py:"
-                                       "287-290); for an op with no input ports it should leave 'in' empty")
 def test_a_free_tensor_needs_no_in(tmp_path):
     spec = load_spec(write(tmp_path, """
         inputs: {x: {shape: [B, T, 8]}}
@@ -225,6 +223,37 @@ def test_a_free_tensor_needs_no_in(tmp_path):
         outputs: [y, cls]
     """))
     assert spec.ir.node("cls").inputs == []
+
+
+def test_a_node_after_a_free_tensor_takes_the_value_before_it(tmp_path):
+    # a free tensor reads nothing and is no one's implicit input: 'act' (no in:) reads 'y', not 'gamma'
+    spec = load_spec(write(tmp_path, """
+        inputs: {x: {shape: [B, T, 8]}}
+        nodes:
+          y: {op: linear, in: x, out_features: 4}
+          gamma: {op: param, shape: [4]}
+          act: {op: relu}
+          scaled: {op: mul, in: [act, gamma]}
+    """))
+    assert spec.ir.node("act").inputs == [("x", "y", "out")]
+
+
+def test_constants_come_back_after_to_empty_with_a_spec_wide_init(tmp_path):
+    spec = load_spec(write(tmp_path, """
+        init: {std: 0.02}
+        inputs: {x: {shape: [B, 5, 4]}}
+        nodes:
+          pos: {op: constant, shape: [5], fill: arange, dtype: int64}
+          y: {op: linear, in: x, out_features: 4}
+        outputs: [y, pos]
+    """))
+    model = archc.build_module(spec)
+    with torch.device("meta"):
+        empty = type(model)()
+    empty.to_empty(device="cpu")
+    empty.reset_parameters()
+    out = empty(torch.zeros(2, 5, 4))
+    assert torch.equal(out["pos"], torch.arange(5))
 
 
 # --- dtypes ---

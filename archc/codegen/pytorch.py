@@ -238,7 +238,8 @@ def render(spec) -> str:
         "init_lines": inits,
         "has_default_init": bool(ir.info.get("default_init")),
         "tie_owner_resets": resets,
-        "table_classes": [cls for name, cls in (("rope", "RotaryTables"), ("sinusoidal", "SinusoidalPositions"))
+        "table_classes": [cls for name, cls in (("rope", "RotaryTables"), ("sinusoidal", "SinusoidalPositions"),
+                                                            ("constant", "Constant"))
                           if name in support],
         "n_outputs": len(ir.info["outputs"]),
         "uses_math": "math" in uses,

@@ -284,10 +284,14 @@ class Expander:
             body = nodes[name]
             if not isinstance(body, dict):
                 raise SpecError(f"node '{name}' must be a mapping with 'op' or 'block'", loc)
+            free = isinstance(body.get("op"), str) and body["op"] in OPS and not OPS[body["op"]].inputs
             if "in" not in body:
-                if previous is None:
+                if free:  # a free tensor (param, constant) reads nothing, and is no one's implicit input
+                    body["in"] = []
+                elif previous is None:
                     raise SpecError(f"node '{name}' needs 'in': there is no earlier node to take input from", loc)
-                body["in"] = previous
+                else:
+                    body["in"] = previous
             deps[name] = []
             for ref in self.refs_of(body["in"]):
                 base = ref.split(".")[0] if isinstance(ref, str) else None
@@ -296,7 +300,8 @@ class Expander:
                 elif base == name:
                     raise SpecError(f"node '{name}' takes its own output as input (a cycle)",
                                     scope.loc(scope.path + (name, "in")))
-            previous = name
+            if not free:
+                previous = name
 
         def cycle(names):
             raise SpecError(f"cycle: {' -> '.join(names)}", scope.loc(scope.path + (names[-1], "in")))
