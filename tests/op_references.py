@@ -133,7 +133,7 @@ def moe(inp, p, a):
         top = torch.topk(probs, k)
         weights = top.values / top.values.sum() if a["norm_topk_prob"] else top.values
         y = torch.zeros_like(flat[n])
-        for w, j in zip(weights, top.indices.tolist()):
+        for w, j in zip(weights, top.indices.tolist(), strict=True):
             taken[j] += 1
             if capacity is not None and taken[j] > capacity:
                 continue

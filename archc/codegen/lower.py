@@ -350,7 +350,7 @@ def collected_values(ir: IR) -> dict[str, list[tuple[str, str]]]:
     found: dict[str, list] = {}
     for node in ir.nodes():
         for _, src, port in node.inputs:
-            for group, index, pos in ir.scopes.indices(src):
+            for group, _, pos in ir.scopes.indices(src):
                 if node.key.startswith(group + "."):
                     continue  # read inside the repeat
                 if [tuple(r) for r in repeats[group].ports_out.values()] == [(src, port)]:

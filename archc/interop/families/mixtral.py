@@ -14,8 +14,8 @@ transformers when it loads them, so ``load_hf_weights`` takes the 5.x state dict
 from __future__ import annotations
 
 from archc.interop.config import Key, check, no_effect, only, to_var
-from archc.interop.family import Family, Published, WeightMap, rule
 from archc.interop.families import llama
+from archc.interop.family import Family, Published, WeightMap, rule
 
 
 def _coef(cfg, key, value, draft):
@@ -87,6 +87,7 @@ FAMILY = Family(
             "rope_theta": 10000.0, "router_aux_loss_coef": 0.02, "max_position_embeddings": 256},
     },
     published=(
-        Published("mixtral-8x7b", MIXTRAL_8X7B, 46_702_792_704, "mistralai/Mixtral-8x7B-v0.1 (the 46.7B of its model card)"),
+        Published("mixtral-8x7b", MIXTRAL_8X7B, 46_702_792_704,
+                  "mistralai/Mixtral-8x7B-v0.1 (the 46.7B of its model card)"),
     ),
 )
