@@ -25,7 +25,7 @@ class MoE(Op):
     outputs = ("out", "router_logits")
     attrs = {
         "num_experts": Attr(int, min=1, doc="number of experts E"),
-        "top_k": Attr(int, min=1, doc="experts per token"),
+        "top_k": Attr(int, 2, min=1, doc="experts per token (Mixtral: 2)"),
         "d_ff": Attr(int, min=1, doc="hidden width of each expert"),
         "activation": Attr(str, "silu", choices=ACTIVATIONS, doc="nonlinearity of the gate (silu: SwiGLU)"),
         "norm_topk_prob": Attr(bool, True, doc="renormalise the top-k probabilities to sum to 1 (Mixtral)"),

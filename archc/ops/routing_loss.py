@@ -38,16 +38,17 @@ class LoadBalancingLoss(_RouterLoss):
 
     name = "load_balancing_loss"
     attrs = {
-        "num_experts": Attr(int, min=1, doc="number of experts E (the width of the logits)"),
-        "top_k": Attr(int, min=1, doc="experts per token, as the moe layers route"),
+        "num_experts": Attr(int, None, nullable=True, min=1,
+                            doc="number of experts E; must equal the logits' width (null: that width)"),
+        "top_k": Attr(int, 2, min=1, doc="experts per token, as the moe layers route"),
     }
     example = {"attrs": {"num_experts": 4, "top_k": 2}, "inputs": {"x": [["B", "T", 4], ["B", "T", 4]]}}
 
     def check_width(self, n, width):
-        if width != n["num_experts"]:
+        if n["num_experts"] is not None and width != n["num_experts"]:
             n.fail(f"router logits have {width} experts, num_experts is {n['num_experts']}", "num_experts")
-        if n["top_k"] > n["num_experts"]:
-            n.fail(f"top_k ({n['top_k']}) is more than num_experts ({n['num_experts']})", "top_k")
+        if n["top_k"] > width:
+            n.fail(f"top_k ({n['top_k']}) is more than the {width} experts", "top_k")
 
 
 class RouterZLoss(_RouterLoss):
