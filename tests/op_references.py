@@ -116,6 +116,48 @@ def _prod(xs):
     return out
 
 
+def moe(inp, p, a):
+    """Each token on its own: softmax over the router's logits, the top-k experts, weights renormalised (Mixtral),
+    sum of weight * down_e(act(gate_e(x)) * up_e(x)); capacity: an expert takes its first ceil(c*N*k/E)
+    assignments in token order."""
+    x = _x(inp)
+    flat = x.reshape(-1, x.shape[-1])
+    logits = flat @ p["router.weight"].T
+    e, k, f = a["num_experts"], a["top_k"], a["d_ff"]
+    act = {"silu": lambda t: t * torch.sigmoid(t), "relu": lambda t: t.clamp_min(0)}[a["activation"]]
+    capacity = math.ceil(a["capacity_factor"] * flat.shape[0] * k / e) if a["capacity_factor"] else None
+    taken = [0] * e
+    rows = []
+    for n in range(flat.shape[0]):
+        probs = torch.softmax(logits[n], -1)
+        top = torch.topk(probs, k)
+        weights = top.values / top.values.sum() if a["norm_topk_prob"] else top.values
+        y = torch.zeros_like(flat[n])
+        for w, j in zip(weights, top.indices.tolist(), strict=True):
+            taken[j] += 1
+            if capacity is not None and taken[j] > capacity:
+                continue
+            gate, up = p["gate_up"][j][:f] @ flat[n], p["gate_up"][j][f:] @ flat[n]
+            y = y + w * (p["down"][j] @ (act(gate) * up))
+        rows.append(y)
+    return torch.stack(rows).reshape(x.shape), logits.reshape(*x.shape[:-1], e)
+
+
+def load_balancing_loss(inp, p, a):
+    """Switch eq. 4-6 as transformers pools it: E * sum_e f_e P_e over all layers' rows at once."""
+    e = a["num_experts"]
+    logits = torch.cat([t.reshape(-1, e) for t in inp["x"]])
+    probs = torch.softmax(logits, -1)
+    chosen = torch.topk(probs, a["top_k"], -1).indices
+    f = torch.stack([(chosen == j).any(-1).double().mean() for j in range(e)]).to(probs.dtype)
+    return e * (f * probs.mean(0)).sum()
+
+
+def router_z_loss(inp, p, a):
+    logits = torch.cat([t.reshape(-1, t.shape[-1]) for t in inp["x"]])
+    return (torch.log(torch.exp(logits).sum(-1)) ** 2).mean()
+
+
 REFERENCES = {
     "embedding": lambda i, p, a: p["weight"][i["x"]],
     "linear": lambda i, p, a: i["x"] @ p["weight"].T + p.get("bias", 0),
@@ -143,6 +185,9 @@ REFERENCES = {
     "rope": lambda i, p, a: rope_tables(i["x"].shape[1], a["head_dim"], a["theta"]),
     "attention": attention,
     "mlp": mlp,
+    "moe": moe,
+    "load_balancing_loss": load_balancing_loss,
+    "router_z_loss": router_z_loss,
 }
 
 

@@ -98,6 +98,7 @@ class ClassLowering:
         self.env: dict[tuple, str] = {}  # (key, port) -> expression holding that value
         self.locals = Namespace(reserved_locals)
         self.attrs = Attrs(owner.reserved_attrs)
+        self.list_len: dict[str, int] = {}  # a list a repeat's loop collects into -> its length (the count)
 
     def expr(self, ref) -> str:
         key, port = ref
@@ -149,6 +150,9 @@ class ClassLowering:
             else:
                 ports[port] = value
                 shapes[port] = shape
+        for values in ports.values():
+            if isinstance(values, list):
+                collapse_collected(values, self.list_len)
         sym = {}
         first = op.inputs[0].name if op.inputs else None
         if first and first in ports:
@@ -291,6 +295,9 @@ class ClassLowering:
         where = self.owner.where(rep.loc, f"{name} x{count}")
         self.emit(f"{carried} = {self.expr(refs[0])}")
         if first.scope in self.ir:  # a single-op block: the op's module is the list item
+            if self.owner.collected.get(group):
+                raise SpecError(f"repeat '{name}': a value of its single node is used outside the repeat; only "
+                                "values of nodes inside a repeated block of several nodes can be collected", rep.loc)
             node = self.ir.node(rep_scope)
             if node.meta.get("rewrite"):
                 raise CodegenBug(f"{node.key}: a rewrite took a repeated single-node block")
@@ -308,15 +315,66 @@ class ClassLowering:
                 self.emit(f"for _ in range({count}):", code=False)
             self.emit(template.module.forward(call), "    ")
         else:
+            exports = self.owner.collected.get(group, [])
+            if exports:  # another class than a use of the same block that returns only its output
+                want = (*want, ("collect", tuple(exports)))
             cls = self.owner.class_for(rep_scope, want, self.plan)
+            self.owner.exports[cls.name] = exports
             self.plan.children[name] = cls
             self.member(attr, f"nn.ModuleList([{cls.name}() for _ in range({count})])", where)
             layer = self.locals.take("layer")
             args = ", ".join([carried] + [self.expr(r) for r in refs[1:]])
-            self.emit(f"for {layer} in self.{attr}:", code=False)
-            self.emit(f"{carried} = {layer}({args})", "    ")
+            if exports:
+                self.collect_loop(rep, exports, carried, layer, attr, args)
+            else:
+                self.emit(f"for {layer} in self.{attr}:", code=False)
+                self.emit(f"{carried} = {layer}({args})", "    ")
         (out_ref,) = rep.ports_out.values()
         self.env[tuple(out_ref)] = carried
+
+    def collect_loop(self, rep, exports: list, carried: str, layer: str, attr: str, args: str) -> None:
+        """The loop of a repeat whose iterations' values are used outside it (``layers.*.moe.router_logits``):
+        each iteration returns them beside its output and the loop appends them to one list per value, so
+        ``layers.3.moe.router_logits`` is ``<list>[3]`` after the loop."""
+        lists = [self.locals.take(f"{rep.name}_{rel}_{port}".replace(".", "_")) for rel, port in exports]
+        for lst in lists:
+            self.emit(f"{lst}: list[torch.Tensor] = []")
+            self.list_len[lst] = rep.count
+        items = [self.locals.take(f"{rel}_{port}".replace(".", "_")) for rel, port in exports]
+        self.emit(f"for {layer} in self.{attr}:", code=False)
+        self.emit(f"{carried}, {', '.join(items)} = {layer}({args})", "    ")
+        for lst, item in zip(lists, items, strict=True):
+            self.emit(f"{lst}.append({item})", "    ")
+        for i in range(rep.count):
+            for (rel, port), lst in zip(exports, lists, strict=True):
+                self.env[(f"{rep.iteration(i)}.{rel}", port)] = f"{lst}[{i}]"
+
+
+def collected_values(ir: IR) -> dict[str, list[tuple[str, str]]]:
+    """{repeat group: [(key below the iteration, port)]}: values made inside a repeat's iterations and read
+    outside it (``in: layers.*.moe.router_logits`` expands to one reference per iteration), other than the
+    repeat's carried output. The same value of every iteration, so a loop can collect them."""
+    repeats = ir.scopes.repeats
+    found: dict[str, list] = {}
+    for node in ir.nodes():
+        for _, src, port in node.inputs:
+            for group, _, pos in ir.scopes.indices(src):
+                if node.key.startswith(group + "."):
+                    continue  # read inside the repeat
+                if [tuple(r) for r in repeats[group].ports_out.values()] == [(src, port)]:
+                    continue  # the repeat's own output
+                rel = ".".join(src.split(".")[pos + 1:])
+                if rel and (rel, port) not in found.setdefault(group, []):
+                    found[group].append((rel, port))
+                break  # the outermost repeat holding src
+    return {g: v for g, v in found.items() if v}
+
+
+def collapse_collected(values: list, lengths: dict[str, int]) -> None:
+    """``[l[0], l[1], l[2]]`` (every item of a collected list ``l``, in order) -> ``[*l]``, in place."""
+    head = values[0].rpartition("[")[0] if values and isinstance(values[0], str) else ""
+    if lengths.get(head) == len(values) and values == [f"{head}[{i}]" for i in range(len(values))]:
+        values[:] = [f"*{head}"]
 
 
 class Lowering:
@@ -341,6 +399,8 @@ class Lowering:
         for record in ir.info.get("rewrites", []):
             self._rewrite_nodes[record["root"]] = record["nodes"]
         self.model: ClassPlan | None = None
+        self.collected = collected_values(ir)
+        self.exports: dict[str, list] = {}  # class name -> [(key below the iteration, port)] it also returns
 
     def rewrite_nodes(self, root: str) -> list[str]:
         return self._rewrite_nodes.get(root, [root])
@@ -407,6 +467,7 @@ class Lowering:
         for kind, key in self.children.get(scope, []):
             ctx.lower(kind, key)
         outs = [ctx.expr(tuple(ref)) for ref in ports_out.values()]
+        outs += [ctx.expr((f"{scope}.{rel}", port)) for rel, port in self.exports.get(plan.name, ())]
         plan.returns = outs[0] if len(outs) == 1 else ", ".join(outs)
 
     def lower_model(self) -> ClassPlan:

@@ -10,6 +10,7 @@ from archc.interop.family import Family
 _MODULES = (
     "gpt2",
     "llama",
+    "mixtral",
 )
 
 FAMILIES: dict[str, Family] = {}  # model_type -> Family, in the order above

@@ -15,12 +15,14 @@ from archc.ops.layernorm import LayerNorm
 from archc.ops.learned_position import LearnedPosition
 from archc.ops.linear import Linear
 from archc.ops.mlp import MLP
+from archc.ops.moe import MoE
 from archc.ops.mul import Mul
 from archc.ops.pad import Pad
 from archc.ops.relu import ReLU
 from archc.ops.reshape import Reshape
 from archc.ops.rmsnorm import RMSNorm
 from archc.ops.rope import RoPE
+from archc.ops.routing_loss import LoadBalancingLoss, RouterZLoss
 from archc.ops.scale import Scale
 from archc.ops.sigmoid import Sigmoid
 from archc.ops.silu import SiLU
@@ -86,6 +88,10 @@ OPS: dict[str, Op] = {op.name: op for op in (
     Matmul(), Einsum(),
     Conv2d(),
     TopK(), Gather(), IndexSelect(),
+    # routing (issue 7)
+    MoE(),
+    LoadBalancingLoss(),
+    RouterZLoss(),
 )}
 
 

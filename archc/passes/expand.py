@@ -354,12 +354,42 @@ class Expander:
                 refs = ref if isinstance(ref, list) else [ref]
                 for i, r in enumerate(refs):
                     sub = where[port.name] + ((i,) if isinstance(ref, list) else ())
-                    wired.append((port.name, *self.lookup(r, scope, scope.loc(path + sub), what)))
+                    if isinstance(r, str) and "*" in r.split("."):
+                        found = self.collect(r, scope, scope.loc(path + sub), what)
+                        wired.extend((port.name, *f) for f in found)
+                    else:
+                        wired.append((port.name, *self.lookup(r, scope, scope.loc(path + sub), what)))
             else:
                 if isinstance(ref, list):
                     raise SpecError(f"input '{port.name}' of op '{op.name}' takes one tensor", loc)
+                if isinstance(ref, str) and "*" in ref.split("."):
+                    raise SpecError(f"{what}: '{ref}' names one value per iteration of a repeat; only an input "
+                                    f"that takes several tensors accepts it (input '{port.name}' of op "
+                                    f"'{op.name}' takes one)", scope.loc(path + where[port.name]))
                 wired.append((port.name, *self.lookup(ref, scope, scope.loc(path + where[port.name]), what)))
         return wired
+
+    def collect(self, ref: str, scope: _Scope, loc: Loc, what: str) -> list[tuple[str, str]]:
+        """``layers.*.moe.router_logits``: that value in every iteration of repeat ``layers``, in order. Codegen
+        collects it in the repeat's loop (archc/codegen/lower.py), so the value must belong to a node directly
+        in the repeated block, not to a block it uses."""
+        head, _, rest = ref.partition(".*.")
+        if not head or not rest or "*" in rest.split(".") or "*" in head.split("."):
+            raise SpecError(f"{what}: '{ref}' must be '<repeat>.*.<node>' or '<repeat>.*.<node>.<output>', "
+                            "one '*' in place of the iteration index", loc)
+        rep = self.ir.scopes.repeats.get(scope.prefix + head)
+        if rep is None:
+            raise SpecError(f"{what}: '{head}' in '{ref}' is not a repeat here; '*' stands for the iteration "
+                            "index of a repeat", loc)
+        found = []
+        for i in range(rep.count):
+            key, port = self.lookup(f"{head}.{i}.{rest}", scope, loc, what)
+            iteration = rep.iteration(i)
+            if self.ir.node(key).parent != iteration or iteration in self.ir:
+                raise SpecError(f"{what}: '{ref}' must name a node directly in block '{rep.block}' (it is "
+                                f"collected in the repeat's loop), not inside a block that block uses", loc)
+            found.append((key, port))
+        return found
 
     def expand_op(self, name: str, body: dict, scope: _Scope, path: tuple, key: str | None = None) -> dict:
         op_name = body["op"]
