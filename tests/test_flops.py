@@ -32,6 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
+from archc.ir.dims import evaluate
 from archc.pipeline import load_spec
 from tests.conftest import SPECS
 from tests.random_specs import FEATURES, loaded_specs
@@ -53,7 +54,7 @@ SIZES = (2, 3, 5, 7, 11, 13)  # symbols get these, in order of first appearance 
 
 
 def concrete(shape, symbols: dict) -> list[int]:
-    return [symbols.get(d, d) if isinstance(d, str) else d for d in shape]
+    return [evaluate(d, symbols) for d in shape]
 
 
 def archc_matmul_flops(ir, symbols: dict) -> tuple[float, dict]:
@@ -65,10 +66,10 @@ def archc_matmul_flops(ir, symbols: dict) -> tuple[float, dict]:
         fixed, per_ctx = node.meta["flops"]
         if node.op in MATMUL_EXTRA:
             fixed -= MATMUL_EXTRA[node.op](node.attrs)
-        rows = math.prod(concrete(node.meta["shapes"][0], symbols)[:-1])
+        rows = math.prod(concrete(next(iter(node.meta["shapes"].values())), symbols)[:-1])
         sources = {port: src for port, src, _ in node.inputs}
         attended = sources.get("kv", sources.get("x"))
-        ctx = concrete(ir.node(attended).meta["shapes"][0], symbols)[1] if per_ctx else 0
+        ctx = concrete(next(iter(ir.node(attended).meta["shapes"].values())), symbols)[1] if per_ctx else 0
         by_op[node.op] = by_op.get(node.op, 0.0) + rows * (fixed + per_ctx * ctx)
     return sum(by_op.values()), by_op
 
