@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -150,16 +150,22 @@ def test_elementwise_ops_have_no_matmul_flops(tmp_path):
         if name in MATMUL_OPS or name == "input" or not op.example:
             continue
         spec = load_spec(example_spec(tmp_path, name))
-        counted, _, _ = compare(spec)
-        assert counted == 0, f"op {name!r}: FlopCounterMode saw {counted} FLOPs; add it to MATMUL_OPS"
+        # an op whose output is not a tensor has a consumer in its example (rope's tables feed an attention):
+        # what is counted must be the consumer's matmuls, and nothing of the op itself
+        counted, expected, _ = compare(spec)
+        assert counted == expected, f"op {name!r}: FlopCounterMode saw {counted} FLOPs beyond archc's " \
+                                    f"{expected:,.0f} for its matmul consumers; add it to MATMUL_OPS"
 
 
 # the features whose specs build and run today (test_random_specs.py keeps the list of the others)
-RANDOM_FEATURES = frozenset(FEATURES) - set(FEATURES_BROKEN)
+# ties and dtypes change no FLOPs; a tie on a scale node fails today (tests/regressions/tie-on-scale.yaml), and
+# float16/bfloat16 inputs cannot feed the matmul ops (their ports take float32), so fewer specs have matmuls
+RANDOM_FEATURES = frozenset(FEATURES) - set(FEATURES_BROKEN) - {"ties", "tie_chains", "exotic_dtypes"}
 
 
+# no shrink phase, as in test_random_specs.py: shrinking one failure here took over 5 minutes
 @settings(max_examples=30, deadline=None, database=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 @given(drawn=st.sampled_from(MATMUL_OPS).flatmap(lambda op: loaded_specs(RANDOM_FEATURES, focus=op,
                                                                            avoid=frozenset(VALUES_BROKEN))))
 def _random_spec_flops(drawn, ran):
