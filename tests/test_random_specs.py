@@ -49,7 +49,7 @@ KNOWN_FAILING: dict[str, str] = {
     "tie-on-scale":
         "a tie owner is re-initialised by .reset_parameters(), which Scale lacks (archc/codegen/init.py:173)",
     "slice-of-symbolic-axis":
-        "verify gives B the size 2 whatever a slice needs (end: 8), so build --verify fails (archc/codegen/verify.py:58)",
+        "verify sizes B as 2 whatever a slice needs (end: 8): build --verify fails (archc/codegen/verify.py:16)",
 }
 
 # generator feature -> the defect it finds today (issue 6); the bounded run leaves these out
