@@ -33,7 +33,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from archc.errors import SpecError
-from archc.ops.base import REQUIRED, NodeView
+from archc.ir.dims import evaluate
+from archc.ops.base import REQUIRED, TAKES, NodeView
 from archc.ops.registry import OPS, output_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,7 @@ class Val:
     shape: tuple
     integer: bool = False
     op: str = ""  # the op that produced it ('' for a declared input or a block port)
+    dtype: str = "float32"  # a torch dtype name, or 'rope_tables' (archc/ops/base.py NON_TENSOR)
 
 
 @dataclass(frozen=True)
@@ -199,26 +201,27 @@ def infer_op(op_name: str, attrs: dict, wired: dict) -> list[Val]:
             raise Invalid(f"{op_name} needs {name}")
         else:
             full[name] = spec.default
-    index_port = getattr(op, "index_input", False)
     shapes: dict = {}
+    dtypes: dict = {}
     for port in op.inputs:
         got = wired.get(port.name)
         if got is None:
             if not port.optional:
                 raise Invalid(f"{op_name} needs input {port.name}")
             shapes[port.name] = [] if port.variadic else None
+            dtypes[port.name] = [] if port.variadic else None
             continue
+        accepts = set(TAKES[port.takes].dtypes)
         for v in got if isinstance(got, list) else [got]:
-            if v.integer and op.category != "position" and not index_port:
-                raise Invalid("integer tensor into a float op")
-            if index_port and port.name == "x" and not v.integer:
-                raise Invalid("floats into an index input")
+            if v.dtype not in accepts:  # the shape pass's dtype rule, read from the port's ``takes``
+                raise Invalid(f"{v.dtype} into a port that takes {port.takes}")
+        dtypes[port.name] = [v.dtype for v in got] if isinstance(got, list) else got.dtype
         shapes[port.name] = [tuple(v.shape) for v in got] if isinstance(got, list) else tuple(got.shape)
 
     def fail(message, attr=None):
         raise Invalid(message)
 
-    view = NodeView("n", full, shapes, fail)
+    view = NodeView("n", full, shapes, fail, dtypes)
     try:
         op.check(view)
         outs = op.infer(view)
@@ -233,7 +236,19 @@ def infer_op(op_name: str, attrs: dict, wired: dict) -> list[Val]:
     for s in outs:
         if any(isinstance(d, int) and not isinstance(d, bool) and d < 1 for d in s):
             raise Invalid("empty axis")
-    return [Val(tuple(s), False, op_name) for s in outs]
+    # the output dtype, roughly as the shape pass gives it: ops that read only sizes keep their input's dtype
+    # (position ops make float32), other ops keep a float input's; the loader has the last word
+    ins = [v for vs in wired.values() if vs is not None for v in (vs if isinstance(vs, list) else [vs])]
+    if op_name == "rope":
+        dtype = "rope_tables"
+    elif op.category == "position" or not ins or ins[0].dtype not in TAKES["any"].dtypes:
+        dtype = "float32"
+    elif all(p.takes == "any" for p in op.inputs) or ins[0].dtype in ("float16", "bfloat16"):
+        dtype = ins[0].dtype
+    else:
+        dtype = "float32"
+    integer = dtype in ("int64", "int32", "bool")
+    return [Val(tuple(s), integer, op_name, dtype) for s in outs]
 
 
 class Sim:
@@ -311,14 +326,17 @@ class Sim:
         return out
 
     def top(self) -> dict:
-        env = {name: {"": Val(tuple(s), d in ("int64", "int32", "bool")), "out": Val(tuple(s), d in (
-            "int64", "int32", "bool"))} for name, (s, d) in self.model.inputs.items()}
+        env = {name: {"": _declared(s, d), "out": _declared(s, d)} for name, (s, d) in self.model.inputs.items()}
         return self.body(self.model.nodes, env, next(iter(self.model.inputs)), {}, None)
 
 
 def _plain(v: Val) -> Val:
     """What a block port or output carries: the shape and dtype (which op made it is the block's business)."""
-    return Val(v.shape, v.integer, v.op)
+    return Val(v.shape, v.integer, v.op, v.dtype)
+
+
+def _declared(shape, dtype: str) -> Val:
+    return Val(tuple(shape), dtype in ("int64", "int32", "bool"), "", dtype)
 
 
 # -- drawing ------------------------------------------------------------------------------------------------
@@ -327,7 +345,7 @@ def _plain(v: Val) -> Val:
 FEATURES = ("blocks", "reuse", "reuse_other_width", "repeat", "params", "vars", "ties", "tie_chains",
             "hostile_names", "multi_output", "init", "docs", "implicit_in", "nested_blocks", "exotic_dtypes",
             "table_outputs", "typed_anywhere", "wild_axes", "odd_ranks", "dead_nodes",
-            "symbolic_arith")
+            "symbolic_arith", "long_slices")
 
 
 def _bases(inp) -> set:
@@ -462,6 +480,10 @@ class Drawer:
         if attr.startswith("dim") and lo is None and not self.has("wild_axes") and shapes:
             rank = len(shapes[0])
             return [v for v in range(-rank, rank) if lo is None or v >= lo]
+        if attr in ("start", "end") and not self.has("long_slices"):
+            # a slice bound needs the axis at least that long; build --verify gives a symbolic axis the size
+            # 2 (archc/codegen/verify.py:16), so bounds stay within 2 entries: start -1..1, end 1..2
+            return [v for v in ((-1, 0, 1) if attr == "start" else (1, 2)) if lo is None or v >= lo]
         if "max" in attr or "len" in attr:  # tables are indexed by run-time sizes (up to 13, see SIZES)
             pool = {16, 32}
         else:
@@ -785,8 +807,7 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, f
     model = SpecModel(inputs={}, nodes=[])
     d.model = model
     model.inputs = d.inputs()
-    env = {name: {"": Val(tuple(s), dt in ("int64", "int32", "bool")), "out": Val(tuple(s), dt in (
-        "int64", "int32", "bool"))} for name, (s, dt) in model.inputs.items()}
+    env = {name: {"": _declared(s, dt), "out": _declared(s, dt)} for name, (s, dt) in model.inputs.items()}
     taken_nodes = set(env)
     model.nodes = []
     first = next(iter(model.inputs))
@@ -804,6 +825,8 @@ def specs(draw, features: frozenset = frozenset(FEATURES), max_nodes: int = 6, f
     assume(model.nodes)
     model.blocks = {k: b for k, b in model.blocks.items() if b.nodes}
     top_refs = d.pool_for("", [r for r in d.refs(env) if r[0].split(".")[0] not in model.inputs])
+    # rope's (cos, sin) tables are not a tensor: the loader refuses them as a model output
+    top_refs = [r for r in top_refs if r[1].dtype != "rope_tables"]
     if not d.has("table_outputs"):  # a table op's output ([T, d] buffer) as a model output
         top_refs = [r for r in top_refs if not (r[1].op and OPS[r[1].op].category == "position")]
     assume(top_refs)
@@ -831,15 +854,15 @@ def add_ties(draw, model: SpecModel, ir, chains: bool) -> int:
     whose weights have the same shapes. Returns how many were added."""
     from archc.ops.registry import OPS as ops
 
-    instances = ir.info["instances"]
+    instances = ir.scopes.instances
     sources: dict = {}  # (block or None, local name) -> [IR nodes]
     for node in ir.nodes():
         if node.op == "input":
             continue
-        if node.key in instances and instances[node.key]["alias"]:
-            src = (instances[node.key]["block"], model.blocks[instances[node.key]["block"]].nodes[0].name)
+        if node.key in instances and instances[node.key].alias:
+            src = (instances[node.key].block, model.blocks[instances[node.key].block].nodes[0].name)
         elif node.parent:
-            src = (instances[node.parent]["block"], node.key[len(node.parent) + 1:])
+            src = (instances[node.parent].block, node.key[len(node.parent) + 1:])
         else:
             src = (None, node.key)
         sources.setdefault(src, []).append(node)
@@ -877,7 +900,7 @@ def add_ties(draw, model: SpecModel, ir, chains: bool) -> int:
             for n in nodes:
                 # the loader looks the name up in the node's own block instance (an alias is its own), then
                 # as a full key
-                inst = n.key if n.key in instances and instances[n.key]["alias"] else n.parent
+                inst = n.key if n.key in instances and instances[n.key].alias else n.parent
                 cands = [f"{inst}.{target}" if inst else target, target]
                 key = next((c for c in cands if c in ir and c != n.key), None)
                 if key is None or key not in with_weights:
@@ -974,13 +997,6 @@ def ruff_check(source: str) -> str | None:
     return None if result.returncode == 0 else (result.stdout + result.stderr).strip()
 
 
-def size_of(dim, symbols: dict) -> int:
-    """A shape entry at run time: an int, a symbol, or a sum the shape pass wrote ('T+T', 'T+1')."""
-    if isinstance(dim, int):
-        return dim
-    return sum(int(p) if p.isdigit() else symbols[p] for p in str(dim).split("+"))
-
-
 def check_spec(path, ruff: bool = True) -> str:
     """Every property a spec that loads must have; raises CheckFailed naming the first that does not hold.
 
@@ -1036,7 +1052,7 @@ def check_spec(path, ruff: bool = True) -> str:
         if list(outs) != list(ir.info["outputs"]):
             raise CheckFailed("forward", f"outputs {list(outs)}, the spec declares {list(ir.info['outputs'])}")
         for name, (key, port) in ir.info["outputs"].items():
-            want = [size_of(d, symbols) for d in ir.shape_of(key, port)]
+            want = [evaluate(d, symbols) for d in ir.shape_of(key, port)]
             if list(outs[name].shape) != want:
                 raise CheckFailed("forward", f"output {name} has shape {list(outs[name].shape)}, show says {want}")
         stage = "backward"

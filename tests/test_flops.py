@@ -25,13 +25,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
+from archc.ir.dims import evaluate
 from archc.pipeline import load_spec
 from tests.conftest import SPECS
 from tests.random_specs import FEATURES, loaded_specs
@@ -53,7 +54,7 @@ SIZES = (2, 3, 5, 7, 11, 13)  # symbols get these, in order of first appearance 
 
 
 def concrete(shape, symbols: dict) -> list[int]:
-    return [symbols.get(d, d) if isinstance(d, str) else d for d in shape]
+    return [evaluate(d, symbols) for d in shape]
 
 
 def archc_matmul_flops(ir, symbols: dict) -> tuple[float, dict]:
@@ -65,10 +66,10 @@ def archc_matmul_flops(ir, symbols: dict) -> tuple[float, dict]:
         fixed, per_ctx = node.meta["flops"]
         if node.op in MATMUL_EXTRA:
             fixed -= MATMUL_EXTRA[node.op](node.attrs)
-        rows = math.prod(concrete(node.meta["shapes"][0], symbols)[:-1])
+        rows = math.prod(concrete(next(iter(node.meta["shapes"].values())), symbols)[:-1])
         sources = {port: src for port, src, _ in node.inputs}
         attended = sources.get("kv", sources.get("x"))
-        ctx = concrete(ir.node(attended).meta["shapes"][0], symbols)[1] if per_ctx else 0
+        ctx = concrete(next(iter(ir.node(attended).meta["shapes"].values())), symbols)[1] if per_ctx else 0
         by_op[node.op] = by_op.get(node.op, 0.0) + rows * (fixed + per_ctx * ctx)
     return sum(by_op.values()), by_op
 
@@ -149,16 +150,22 @@ def test_elementwise_ops_have_no_matmul_flops(tmp_path):
         if name in MATMUL_OPS or name == "input" or not op.example:
             continue
         spec = load_spec(example_spec(tmp_path, name))
-        counted, _, _ = compare(spec)
-        assert counted == 0, f"op {name!r}: FlopCounterMode saw {counted} FLOPs; add it to MATMUL_OPS"
+        # an op whose output is not a tensor has a consumer in its example (rope's tables feed an attention):
+        # what is counted must be the consumer's matmuls, and nothing of the op itself
+        counted, expected, _ = compare(spec)
+        assert counted == expected, f"op {name!r}: FlopCounterMode saw {counted} FLOPs beyond archc's " \
+                                    f"{expected:,.0f} for its matmul consumers; add it to MATMUL_OPS"
 
 
 # the features whose specs build and run today (test_random_specs.py keeps the list of the others)
-RANDOM_FEATURES = frozenset(FEATURES) - set(FEATURES_BROKEN)
+# ties and dtypes change no FLOPs; a tie on a scale node fails today (tests/regressions/tie-on-scale.yaml), and
+# float16/bfloat16 inputs cannot feed the matmul ops (their ports take float32), so fewer specs have matmuls
+RANDOM_FEATURES = frozenset(FEATURES) - set(FEATURES_BROKEN) - {"ties", "tie_chains", "exotic_dtypes"}
 
 
+# no shrink phase, as in test_random_specs.py: shrinking one failure here took over 5 minutes
 @settings(max_examples=30, deadline=None, database=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 @given(drawn=st.sampled_from(MATMUL_OPS).flatmap(lambda op: loaded_specs(RANDOM_FEATURES, focus=op,
                                                                            avoid=frozenset(VALUES_BROKEN))))
 def _random_spec_flops(drawn, ran):

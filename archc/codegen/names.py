@@ -42,9 +42,13 @@ def identifier(name: str) -> str:
     return f"v{text}" if text[0].isdigit() else text
 
 
+# l, O and I read as 1 and 0: ruff's E741 refuses them as local names, and generated files pass ruff
+_AMBIGUOUS = frozenset({"l", "O", "I"})
+
+
 def _bad(name: str) -> bool:
     return keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_") \
-        or hasattr(builtins, name)
+        or hasattr(builtins, name) or name in _AMBIGUOUS
 
 
 class Namespace:
