@@ -10,6 +10,8 @@ from archc.interop.family import Family
 _MODULES = (
     "gpt2",
     "llama",
+    # LLaMA with small changes (decoders7): QKV bias, sliding window, Gemma's norm and embedding scaling
+    "mistral",
 )
 
 FAMILIES: dict[str, Family] = {}  # model_type -> Family, in the order above

@@ -5,6 +5,9 @@ from archc.ops.base import Attr, Op, Port
 class Attention(Op):
     """Multi-head scaled dot-product attention with its projections (Vaswani et al. 2017).
 
+    ``window: N`` restricts each causal query to its last N keys (sliding-window attention, Beltagy et al.
+    2020; Mistral): position i sees j with i - N < j <= i.
+
     ``n_kv_heads < n_heads`` is grouped-query attention (Ainslie et al. 2023); ``n_kv_heads: 1`` is
     multi-query. Inputs: ``x`` (queries, and keys/values for self-attention), optional ``kv`` (the memory
     for cross-attention) and optional ``rope`` (tables from a ``rope`` node).
@@ -26,6 +29,8 @@ class Attention(Op):
         "n_kv_heads": Attr(int, None, nullable=True, min=1, doc="key/value heads; default n_heads"),
         "head_dim": Attr(int, None, nullable=True, min=1, doc="width per head; default width / n_heads"),
         "causal": Attr(bool, True, doc="each position sees only itself and earlier ones"),
+        "window": Attr(int, None, nullable=True, min=1,
+                       doc="sliding window: position i sees keys j with i - window < j <= i (Mistral)"),
         "bias": Attr(bool, False, doc="bias on the q, k, v projections"),
         "out_bias": Attr(bool, None, nullable=True, doc="bias on the output projection; default: bias"),
         "dropout": Attr(float, 0.0, min=0.0, doc="dropout on attention weights (training only)"),
@@ -49,6 +54,9 @@ class Attention(Op):
         h, kv = n["n_heads"], n["n_kv_heads"] or n["n_heads"]
         if h % kv:
             n.fail(f"n_heads ({h}) must be a multiple of n_kv_heads ({kv})", "n_kv_heads")
+        if n["window"] is not None and not n["causal"]:
+            n.fail("window needs causal: true (a sliding window looks back over the last `window` positions)",
+                   "window")
         if not 0.0 <= n["dropout"] < 1.0:
             n.fail("dropout must be below 1", "dropout")
 
@@ -62,6 +70,9 @@ class Attention(Op):
         if kv_shape is not None:
             n.need_rank("kv", exactly=3, what=": [batch, memory length, features]")
             n.width("kv")
+            if n["window"] is not None:
+                n.fail("window applies to self-attention: a cross-attention's memory has no positions relative "
+                       "to the queries", "window")
             if kv_shape[0] != x[0]:
                 n.fail(f"kv {fmt(kv_shape)} does not match x {fmt(x)} in batch")
         d, h, kv, hd, _, d_out = self.dims(n)
