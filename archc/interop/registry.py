@@ -12,6 +12,7 @@ _MODULES = (
     "llama",
     # LLaMA with small changes (decoders7): QKV bias, sliding window, Gemma's norm and embedding scaling
     "mistral",
+    "qwen2",
 )
 
 FAMILIES: dict[str, Family] = {}  # model_type -> Family, in the order above
