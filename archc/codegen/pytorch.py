@@ -169,6 +169,7 @@ def render(spec) -> str:
     features = sorted(lowering.features)
     support = _support(lowering)
     support_code = [env.get_template(f"support/{name}.py.j2").render(features=features) for name in support]
+    support_code = [code for code in support_code if code.strip()]  # a support file only some features need
     ties = tie_lines(lowering, where)
     inits = init_lines(lowering, where)
     resets = tie_owner_resets(lowering, where)

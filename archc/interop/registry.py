@@ -13,6 +13,7 @@ _MODULES = (
     # LLaMA with small changes (decoders7): QKV bias, sliding window, Gemma's norm and embedding scaling
     "mistral",
     "qwen2",
+    "gemma",
 )
 
 FAMILIES: dict[str, Family] = {}  # model_type -> Family, in the order above

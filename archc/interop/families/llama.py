@@ -123,6 +123,17 @@ def _tie(cfg, key, value, draft):
         draft.set("nodes.head.tie", "embed")
 
 
+def _pad(cfg, key, value, draft):
+    # HF: nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id): that row gets no gradient
+    if value is None:
+        return
+    vocab = cfg.value("vocab_size")  # a bad vocab_size is refused at its own key
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (
+            isinstance(vocab, int) and value >= vocab):
+        cfg.refuse(key, f"'{key}' must be null or a token id below vocab_size, got {cfg.show(value)}")
+    draft.set("nodes.embed.padding_idx", value)
+
+
 def _attn_dropout(cfg, key, value, draft):
     p = check(cfg, key, value, "prob")
     if p:
@@ -158,6 +169,7 @@ KEYS: dict[str, Key] = {
     "attention_dropout": Key(0.0, _attn_dropout, "blocks.layer.nodes.attn.dropout"),
     "initializer_range": Key(0.02, _init, "init std"),
     "tie_word_embeddings": Key(False, _tie, "true: nodes.head.tie = embed"),
+    "pad_token_id": Key(None, _pad, "nodes.embed.padding_idx (its row gets no gradient, as in HF)"),
     "hidden_act": only(("silu",), "silu", why="the catalog's LLaMA MLP is SwiGLU: down(silu(gate(x)) * up(x))"),
     "pretraining_tp": only((1, None), 1, why="other values emulate tensor-parallel rounding in the MLP"),
     "sliding_window": only((None,), why="LLaMA blocks attend to the whole causal context"),
@@ -165,10 +177,16 @@ KEYS: dict[str, Key] = {
 }
 
 
+# LlamaConfig refuses hidden_size % num_attention_heads even with head_dim set; Mistral's, Qwen2's and
+# Gemma's configs accept it when head_dim is given (Gemma-7B: 16 heads of 256 on a width of 3072)
+_HEADS_DIVIDE = {"mistral": False, "qwen2": False, "gemma": False}
+
+
 def finish(cfg, draft):
     """Cross-key checks (as LlamaConfig / LlamaAttention make them) and the RoPE theta."""
     v = draft.vars
-    if v["d_model"] % v["n_heads"]:
+    if v["d_model"] % v["n_heads"] and (_HEADS_DIVIDE.get(cfg.data.get("model_type"), True)
+                                        or cfg.value("head_dim") is None):
         cfg.refuse("num_attention_heads", f"hidden_size ({v['d_model']}) is not a multiple of "
                                           f"num_attention_heads ({v['n_heads']}); transformers refuses this too")
     if v["n_heads"] % v["n_kv_heads"]:
