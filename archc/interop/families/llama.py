@@ -234,6 +234,17 @@ LLAMA3_8B = {  # meta-llama/Meta-Llama-3-8B config.json (transformers 4.40)
     "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.40.0.dev0",
     "use_cache": True, "vocab_size": 128256,
 }
+LLAMA31_8B = {  # meta-llama/Llama-3.1-8B config.json: Llama 3's shapes, llama3 rope scaling to 131,072
+    "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu", "hidden_size": 4096,
+    "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 131072,
+    "mlp_bias": False, "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32,
+    "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+    "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    "transformers_version": "4.43.0.dev0", "use_cache": True, "vocab_size": 128256,
+}
 _LLAMA2 = {k: v for k, v in LLAMA2_7B.items() if k != "_name_or_path"}
 LLAMA2_13B = {**_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824, "num_attention_heads": 40,
               "num_hidden_layers": 40, "num_key_value_heads": 40}  # meta-llama/Llama-2-13b-hf: these keys differ
@@ -289,5 +300,6 @@ FAMILY = Family(
         Published("llama-2-13b", LLAMA2_13B, 13_015_864_320, "meta-llama/Llama-2-13b-hf"),
         Published("llama-2-70b", LLAMA2_70B, 68_976_648_192, "meta-llama/Llama-2-70b-hf (GQA, 8 kv heads)"),
         Published("llama-3-8b", LLAMA3_8B, 8_030_261_248, "meta-llama/Meta-Llama-3-8B (8B on its model card)"),
+        Published("llama-3.1-8b", LLAMA31_8B, 8_030_261_248, "meta-llama/Llama-3.1-8B (llama3 rope scaling)"),
     ),
 )
