@@ -58,7 +58,6 @@ outputs:
 
 @pytest.mark.parametrize("norm,attn_in,attn,attr,words", [
     ("unit_offset: true, affine: false", "norm", "window: 4", "unit_offset", "affine"),
-    ("eps: 1.0e-6", "norm", "window: 4, causal: false", "window", "causal"),
     ("eps: 1.0e-6", "{x: norm, kv: mem}", "window: 4", "window", "self-attention"),
     ("eps: 1.0e-6", "norm", "window: 0", "window", "window"),
 ])

@@ -6,7 +6,8 @@ class Attention(Op):
     """Multi-head scaled dot-product attention with its projections (Vaswani et al. 2017).
 
     ``window: N`` restricts each causal query to its last N keys (sliding-window attention, Beltagy et al.
-    2020; Mistral): position i sees j with i - N < j <= i.
+    2020; Mistral): position i sees j with i - N < j <= i; with ``causal: false``, |i - j| < N (local
+    attention, Longformer).
 
     ``n_kv_heads < n_heads`` is grouped-query attention (Ainslie et al. 2023); ``n_kv_heads: 1`` is
     multi-query. Inputs: ``x`` (queries, and keys/values for self-attention), optional ``kv`` (the memory
@@ -29,14 +30,15 @@ class Attention(Op):
         "n_kv_heads": Attr(int, None, nullable=True, min=1, doc="key/value heads; default n_heads"),
         "head_dim": Attr(int, None, nullable=True, min=1, doc="width per head; default width / n_heads"),
         "causal": Attr(bool, True, doc="each position sees only itself and earlier ones"),
-        "window": Attr(int, None, nullable=True, min=1,
-                       doc="sliding window: position i sees keys j with i - window < j <= i (Mistral)"),
         "bias": Attr(bool, False, doc="bias on the q, k, v projections"),
         "out_bias": Attr(bool, None, nullable=True, doc="bias on the output projection; default: bias"),
         "dropout": Attr(float, 0.0, min=0.0, doc="dropout on attention weights (training only)"),
         "fused_qkv": Attr(bool, True, doc="one matmul for q, k and v"),
         "scale": Attr(float, None, nullable=True, min=0.0, doc="logit scale; default 1/sqrt(head_dim)"),
         "out_features": Attr(int, None, nullable=True, min=1, doc="output width; default width of x"),
+        "window": Attr(int, None, nullable=True, min=1,
+                       doc="sliding window: i sees j with i - window < j <= i (Mistral); without causal, "
+                           "|i - j| < window (Longformer's local attention)"),
     }
     example = {"attrs": {"n_heads": 3, "n_kv_heads": 1}, "inputs": {"x": ["B", "T", 12]}}
 
@@ -54,9 +56,6 @@ class Attention(Op):
         h, kv = n["n_heads"], n["n_kv_heads"] or n["n_heads"]
         if h % kv:
             n.fail(f"n_heads ({h}) must be a multiple of n_kv_heads ({kv})", "n_kv_heads")
-        if n["window"] is not None and not n["causal"]:
-            n.fail("window needs causal: true (a sliding window looks back over the last `window` positions)",
-                   "window")
         if not 0.0 <= n["dropout"] < 1.0:
             n.fail("dropout must be below 1", "dropout")
 

@@ -28,7 +28,8 @@ class RoPE(PositionOp):
              "scaling": Attr(str, "none", choices=SCALINGS, doc="context-extension scheme (HF rope_type)"),
              "factor": Attr(float, 1.0, min=1.0, doc="scaling factor (linear, dynamic, yarn, llama3)"),
              "original_max_len": Attr(int, None, nullable=True, min=1,
-                                      doc="context length before scaling (dynamic, yarn, llama3)"),
+                                      doc="context length before scaling (dynamic, yarn, llama3); default max_len, as "
+                                          "HF defaults it to max_position_embeddings"),
              "low_freq_factor": Attr(float, 1.0, min=0.0, doc="llama3: low-frequency wavelength divisor"),
              "high_freq_factor": Attr(float, 4.0, min=0.0, doc="llama3: high-frequency wavelength divisor"),
              "beta_fast": Attr(float, 32.0, min=0.0, doc="yarn: rotations where extrapolation ends"),
@@ -43,9 +44,6 @@ class RoPE(PositionOp):
     def check(self, n):
         if n["head_dim"] % 2:
             n.fail("head_dim must be even (rotation pairs)", "head_dim")
-        if n["scaling"] in ("dynamic", "yarn", "llama3") and n["original_max_len"] is None:
-            n.fail(f"scaling {n['scaling']} needs original_max_len (the context length before scaling)",
-                   "original_max_len")
         if n["scaling"] == "llama3" and not n["high_freq_factor"] > n["low_freq_factor"]:
             n.fail("high_freq_factor must be above low_freq_factor", "high_freq_factor")
         self.check_table(n, "head_dim")
