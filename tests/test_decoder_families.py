@@ -95,3 +95,24 @@ def test_padding_row_gets_no_gradient_as_in_hf(tmp_path):
     assert torch.equal(grad[3], torch.zeros_like(grad[3]))
     assert grad[7].abs().sum() > 0
     torch.testing.assert_close(grad, hf.model.embed_tokens.weight.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_window_mask_against_explicit_softmax(tmp_path, causal):
+    """The generated attention with window 3 equals softmax attention over exactly the allowed keys."""
+    import torch
+
+    import archc
+
+    path = tmp_path / "w.yaml"
+    path.write_text("inputs:\n  x: {shape: [B, T, 8]}\nnodes:\n  attn: {op: attention, in: x, n_heads: 1, "
+                    f"window: 3, causal: {str(causal).lower()}}}\noutputs:\n  y: attn\n")
+    model = archc.build_module(archc.load_spec(path)).eval()
+    x = torch.randn(2, 9, 8)
+    attn = model.attn
+    q, k, v = attn.qkv(x).split(8, dim=-1)
+    i, j = torch.arange(9)[:, None], torch.arange(9)[None, :]
+    allowed = ((i - j >= 0) if causal else (j - i < 3)) & (i - j < 3)
+    scores = (q @ k.transpose(1, 2) / 8**0.5).masked_fill(~allowed, float("-inf"))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), attn.o_proj(scores.softmax(-1) @ v), rtol=1e-5, atol=1e-6)
