@@ -23,6 +23,12 @@ TINY = {
               "vars.vocab_size=101", "vars.max_seq_len=32"],
     "mixtral": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=6", "vars.n_kv_heads=2", "vars.d_ff=40",
                 "vars.vocab_size=101", "vars.max_seq_len=32", "vars.n_experts=4"],
+    "mistral": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=6", "vars.n_kv_heads=2", "vars.d_ff=100",
+                "vars.vocab_size=101", "vars.max_seq_len=32", "vars.window=4"],
+    "gemma": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=3", "vars.n_kv_heads=1", "vars.head_dim=20",
+              "vars.d_ff=100", "vars.vocab_size=101", "vars.max_seq_len=32"],
+    "qwen2": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=6", "vars.n_kv_heads=2", "vars.d_ff=100",
+              "vars.vocab_size=101", "vars.max_seq_len=32"],
 }
 
 

@@ -215,6 +215,7 @@ def render(spec) -> str:
     kernels = kernels_used(lowering)
     support_code = [env.get_template(f"support/{name}.py.j2").render(features=features, kernels=kernels)
                     for name in support]
+    support_code = [code for code in support_code if code.strip()]  # a support file only some features need
     ties = tie_lines(lowering, where)
     inits = init_lines(lowering, where)
     resets = tie_owner_resets(lowering, where)

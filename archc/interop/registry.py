@@ -11,6 +11,10 @@ _MODULES = (
     "gpt2",
     "llama",
     "mixtral",
+    # LLaMA with small changes (decoders7): QKV bias, sliding window, Gemma's norm and embedding scaling
+    "mistral",
+    "qwen2",
+    "gemma",
 )
 
 FAMILIES: dict[str, Family] = {}  # model_type -> Family, in the order above

@@ -5,6 +5,10 @@ from archc.ops.base import Attr, Op, Port
 class Attention(Op):
     """Multi-head scaled dot-product attention with its projections (Vaswani et al. 2017).
 
+    ``window: N`` restricts each causal query to its last N keys (sliding-window attention, Beltagy et al.
+    2020; Mistral): position i sees j with i - N < j <= i; with ``causal: false``, |i - j| < N (local
+    attention, Longformer).
+
     ``n_kv_heads < n_heads`` is grouped-query attention (Ainslie et al. 2023); ``n_kv_heads: 1`` is
     multi-query. Inputs: ``x`` (queries, and keys/values for self-attention), optional ``kv`` (the memory
     for cross-attention) and optional ``rope`` (tables from a ``rope`` node).
@@ -32,6 +36,9 @@ class Attention(Op):
         "fused_qkv": Attr(bool, True, doc="one matmul for q, k and v"),
         "scale": Attr(float, None, nullable=True, min=0.0, doc="logit scale; default 1/sqrt(head_dim)"),
         "out_features": Attr(int, None, nullable=True, min=1, doc="output width; default width of x"),
+        "window": Attr(int, None, nullable=True, min=1,
+                       doc="sliding window: i sees j with i - window < j <= i (Mistral); without causal, "
+                           "|i - j| < window (Longformer's local attention)"),
     }
     example = {"attrs": {"n_heads": 3, "n_kv_heads": 1}, "inputs": {"x": ["B", "T", 12]}}
 
@@ -62,6 +69,9 @@ class Attention(Op):
         if kv_shape is not None:
             n.need_rank("kv", exactly=3, what=": [batch, memory length, features]")
             n.width("kv")
+            if n["window"] is not None:
+                n.fail("window applies to self-attention: a cross-attention's memory has no positions relative "
+                       "to the queries", "window")
             if kv_shape[0] != x[0]:
                 n.fail(f"kv {fmt(kv_shape)} does not match x {fmt(x)} in batch")
         d, h, kv, hd, _, d_out = self.dims(n)

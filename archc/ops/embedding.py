@@ -5,6 +5,7 @@ class Embedding(Op):
     """Token embedding: a lookup table of ``num_embeddings`` rows of width ``dim``.
 
     Input: integer ids of any shape; output: the same shape plus a feature axis of ``dim``.
+    ``scale`` multiplies the looked-up rows: sqrt(dim) in Vaswani et al. 2017 and Gemma.
     """
 
     name = "embedding"
@@ -15,6 +16,7 @@ class Embedding(Op):
         "num_embeddings": Attr(int, min=1, doc="vocabulary size (rows)"),
         "dim": Attr(int, min=1, doc="embedding width"),
         "padding_idx": Attr(int, None, nullable=True, min=0, doc="a row kept at zero and never updated"),
+        "scale": Attr(float, None, nullable=True, min=0.0, doc="multiplier on the output (Gemma: sqrt(dim))"),
     }
     example = {"attrs": {"num_embeddings": 11, "dim": 6}, "inputs": {"x": ["B", "T"]}}
 

@@ -161,6 +161,8 @@ def attention_fits(ir: IR, m: Match) -> str | None:
         return f"head dim {head_dim} is outside the kernel's 16..256"
     if a.get("dropout"):
         return f"dropout {a['dropout']} on the attention weights (the kernel has no dropout; set it to 0)"
+    if a.get("window"):
+        return f"sliding window {a['window']} (the kernel has no window mask)"
     if "kv" in {port for port, _, _ in node.inputs} and a.get("causal"):
         return "causal cross-attention (the kernel's causal mask assumes one sequence)"
     return float_dtype(ir, m)
