@@ -63,6 +63,12 @@ HOSTILE = sorted(set(FIXED_HOSTILE) | set(_template_names()))
 PORT_TYPED = frozenset(name for name in OPS if any(p.name == name for op in OPS.values() for p in op.inputs))
 PLAIN = [f"n{i}" for i in range(8)]
 DTYPES = OPS["input"].attrs["dtype"].choices
+#: ops the generator does not draw yet: free tensors (no input port), attributes typed int-or-axis-name or
+#: int-or-float, and operands whose shapes must agree across two inputs (matmul, einsum, index_select) or be
+#: images (conv2d) need strategies of their own. tests/test_random_specs.py keeps each as a strict xfail, so
+#: the entry must go when the generator learns it; tests/test_ops.py and tests/test_op_fuzz.py cover them.
+NOT_YET_DRAWN = frozenset({"param", "constant", "sum", "mean", "max", "argmax", "matmul", "einsum", "conv2d",
+                           "index_select"})
 HOSTILE_STRINGS = ['a"b', "a'b", 'x"""y', "back\\", "tab\there", "ünï", "# not a comment", "{{ jinja }}",
                    "{% raw %}", "line\nbreak"]
 
@@ -542,7 +548,7 @@ class Drawer:
     def op_node(self, env: dict, taken: set, previous: str | None, block: Block | None) -> NodeSpec | None:
         draw = self.draw
         refs = self.refs(env)
-        ops = [name for name in OPS if name != "input"]
+        ops = [name for name in OPS if name != "input" and name not in NOT_YET_DRAWN]
         if self.focus:  # half the draws are the op under test (tests/test_random_specs.py)
             ops = [self.focus] * len(ops) + ops
         for _ in range(6):
@@ -604,6 +610,8 @@ class Drawer:
         """How ``in:`` is written: omitted (the previous node), a name, a list, or a mapping of ports."""
         draw = self.draw
         ports = [p.name for p in op.inputs]
+        if not ports:  # a free tensor (param, constant) reads nothing
+            return []
         if len(inp_spec) == 1 and ports[0] in inp_spec and not isinstance(inp_spec[ports[0]], list):
             ref = inp_spec[ports[0]]
             if self.has("implicit_in") and ref == previous and draw(st.booleans()):

@@ -45,6 +45,11 @@ MATMUL_OPS = ("linear", "attention", "mlp")
 # the part of a matmul op's archc count that is elementwise (so FlopCounterMode does not see it)
 MATMUL_EXTRA = {"mlp": lambda attrs: attrs["d_ff"] * (2 if attrs["gated"] else 1)}
 CATALOG = sorted(p.stem for p in SPECS.glob("*.yaml"))
+#: matmul-like ops of issue 7 whose FLOPs are not yet pinned to FlopCounterMode: moe runs torch._grouped_mm,
+#: which FlopCounterMode counts as 0 on CPU, so its experts must be counted by formula here; matmul, einsum
+#: and conv2d need their formulas in compare(). Strict xfails below keep the list honest.
+NOT_YET_PINNED = ("matmul", "einsum", "conv2d", "moe")
+_UNPINNED_SPECS = {"mixtral": "the moe op's grouped GEMMs (count them by formula; NOT_YET_PINNED)"}
 TINY = {  # small enough for CPU; T stays within the position tables
     "gpt2": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=3", "vars.vocab_size=101", "vars.n_ctx=32"],
     "llama": ["vars.n_layers=2", "vars.d_model=48", "vars.n_heads=6", "vars.n_kv_heads=2", "vars.d_ff=100",
@@ -95,7 +100,12 @@ def compare(spec) -> tuple[int, float, dict]:
     return counted, expected, by_op
 
 
-@pytest.mark.parametrize("name", CATALOG)
+def _catalog_params():
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_UNPINNED_SPECS[n]))
+            if n in _UNPINNED_SPECS else n for n in CATALOG]
+
+
+@pytest.mark.parametrize("name", _catalog_params())
 def test_catalog_matmul_flops_equal_flop_counter(name, in_root):
     spec = load_spec(f"specs/{name}.yaml", TINY.get(name, []))
     counted, expected, by_op = compare(spec)
@@ -103,7 +113,7 @@ def test_catalog_matmul_flops_equal_flop_counter(name, in_root):
     assert counted == expected, f"FlopCounterMode {counted:,}, archc {expected:,.0f} ({by_op})"
 
 
-@pytest.mark.parametrize("name", CATALOG)
+@pytest.mark.parametrize("name", _catalog_params())
 def test_show_total_is_matmuls_plus_elementwise_at_the_same_t(name, in_root):
     """``show``'s per-token total at T is the counted matmuls / (B * T) plus archc's elementwise estimate."""
     from archc.passes.count import totals
@@ -147,7 +157,7 @@ def test_elementwise_ops_have_no_matmul_flops(tmp_path):
     from tests.test_ops import example_spec
 
     for name, op in OPS.items():
-        if name in MATMUL_OPS or name == "input" or not op.example:
+        if name in MATMUL_OPS or name in NOT_YET_PINNED or name == "input" or not op.example:
             continue
         spec = load_spec(example_spec(tmp_path, name))
         # an op whose output is not a tensor has a consumer in its example (rope's tables feed an attention):
@@ -155,6 +165,15 @@ def test_elementwise_ops_have_no_matmul_flops(tmp_path):
         counted, expected, _ = compare(spec)
         assert counted == expected, f"op {name!r}: FlopCounterMode saw {counted} FLOPs beyond archc's " \
                                     f"{expected:,.0f} for its matmul consumers; add it to MATMUL_OPS"
+
+
+@pytest.mark.xfail(strict=True, reason="NOT_YET_PINNED: matmul-like ops of issue 7 without a formula in compare()")
+@pytest.mark.parametrize("name", NOT_YET_PINNED)
+def test_matmul_like_ops_of_issue_7_are_pinned(name, tmp_path):
+    from tests.test_ops import example_spec
+
+    counted, expected, _ = compare(load_spec(example_spec(tmp_path, name)))
+    assert name in MATMUL_OPS and counted == expected
 
 
 # the features whose specs build and run today (test_random_specs.py keeps the list of the others)

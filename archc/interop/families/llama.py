@@ -4,8 +4,8 @@ state-dict map to ``LlamaForCausalLM``.
 Both layouts of the RoPE settings are read, with transformers 5.x's priority: ``rope_scaling`` (4.x) or
 ``rope_parameters`` (5.x: {rope_type, rope_theta}), then a top-level ``rope_theta`` (4.x), then 10,000.
 The scalings HF applies to LLaMA-like families (``linear``, ``dynamic``, ``yarn``, ``llama3``) become the
-rope node's ``scaling`` attributes; any other rope_type (longrope, proportional...) is refused at its line. RoPE needs no weight permutation: archc's rotary
-layout is HF LLaMA's half-split one.
+rope node's ``scaling`` attributes; any other rope_type (longrope, proportional...) is refused at its line.
+RoPE needs no weight permutation: archc's rotary layout is HF LLaMA's half-split one.
 """
 
 from __future__ import annotations
