@@ -46,8 +46,6 @@ KNOWN_FAILING: dict[str, str] = {
         "F841: a value fed only to a port its block never reads is still computed (archc/codegen/lower.py:399)",
     "unfused-attention-unused-local":
         "F841: with fused_qkv: false kv_size is computed and not used (templates/support/attention.py.j2:79)",
-    "tie-on-scale":
-        "a tie owner is re-initialised by .reset_parameters(), which Scale lacks (archc/codegen/init.py:173)",
     "slice-of-symbolic-axis":
         "verify sizes B as 2 whatever a slice needs (end: 8): build --verify fails (archc/codegen/verify.py:16)",
 }
