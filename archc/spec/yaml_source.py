@@ -101,7 +101,7 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
                 raise SpecError(f"duplicate key '{key}' (first defined at line {first.line})",
                                 _loc(file, key_node))
             if key in out:
-                _forget(locs, path + (key,), out[key])
+                forget_below(locs, path + (key,), out[key])
             (merged.add if i < n_merged else merged.discard)(key)
             locs[path + (key,)] = _loc(file, key_node)
             out[key] = _build(value_node, path + (key,), file, locs, constructor, budget)
@@ -109,16 +109,16 @@ def _collection(node, path: tuple, file: str, locs: dict, constructor, budget: _
     return [_build(v, path + (i,), file, locs, constructor, budget) for i, v in enumerate(node.value)]
 
 
-def _forget(locs: dict, path: tuple, old) -> None:
-    """Drop the locations recorded at and under ``path`` (a merged value ``old`` that the mapping's own key
-    replaces), walking ``old``: scanning every location for each of 20,000 merges ran for minutes."""
-    locs.pop(path, None)
+def forget_below(table: dict, path: tuple, old) -> None:
+    """Drop the entries of ``table`` (locations or origins, keyed by path) recorded under ``path``, whose value
+    ``old`` is being replaced. Walks ``old`` rather than every recorded path: scanning all of them for each of
+    20,000 merges or overrides ran for minutes."""
     stack = [(path, old)]
     while stack:
         p, value = stack.pop()
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for k, v in items:
-            locs.pop(p + (k,), None)
+            table.pop(p + (k,), None)
             stack.append((p + (k,), v))
 
 
